@@ -1,0 +1,64 @@
+"""Start-up configuration: environment variables `NIMBUS_*` and an optional `nimbus.toml`.
+Runtime-changeable settings live in the database (engine/services/settings.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIMBUS_", toml_file="nimbus.toml", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: sqlite under data_dir
+    admin_password: str = ""  # first start; generated and printed once when empty
+    secret_key: str = ""  # Fernet key for secrets at rest; default: data_dir/secret.key (0600)
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    storage_secret: str = ""  # console session cookies; default derived from the secret key
+
+    # execution
+    python_executable: str = ""  # interpreter for the Python zygote; default: this interpreter
+    max_concurrency: int = 32  # platform-wide cap on running invocations
+    max_waiting: int = 100  # invocations waiting for a free slot before 429
+    wait_timeout_sec: float = 10.0  # how long one may wait for a slot
+    keep_alive_sec: float = 300.0  # idle warm worker lifetime
+    output_cap_bytes: int = 256 * 1024
+    inline_body_bytes: int = 64 * 1024  # larger inputs/outputs are spilled to files
+    sandbox_uid_base: int = 61000  # each function gets its own uid from here (when root)
+
+    # async queue
+    queue_workers: int = 16  # concurrent async invocations per node
+    lease_sec: float = 30.0
+    poll_interval_sec: float = 0.5  # idle queue poll (new work also wakes workers directly)
+
+    # write-behind batcher
+    batch_max_rows: int = 500
+    batch_max_delay_ms: float = 5.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def model_post_init(self, __context: Any) -> None:
+        self.data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'nimbus.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
