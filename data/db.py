@@ -46,9 +46,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction, committed on success."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session inside one transaction, committed on success. Callables that code appended to
+        `session.info["after_commit"]` run once the commit is durable (events reach the bus only then)."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop("after_commit", []):
+                callback()
 
     async def ping(self) -> bool:
         try:

@@ -1,0 +1,45 @@
+"""Health probes (no auth, for load balancers and orchestrators) and /api/v1/system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.deps import CurrentPrincipal, PlatformDep
+from engine.services.audit import ACTIONS
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "healthy"}
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health/ready")
+async def ready(platform: PlatformDep) -> JSONResponse:
+    if platform.started and await platform.db.ping():
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"error": {"code": "unavailable", "message": "database not ready"}}, status_code=503)
+
+
+@router.get("/api/v1/system")
+async def system(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return platform.system_info()
+
+
+@router.get("/api/v1/stats")
+async def stats(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return {"functions": await platform.functions.count()}
+
+
+@router.get("/api/v1/audit/actions")
+async def audit_actions(principal: CurrentPrincipal) -> dict[str, Any]:
+    return {"actions": [{"value": k, "label": v} for k, v in ACTIONS.items()]}

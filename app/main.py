@@ -1,0 +1,73 @@
+"""The composition root: build the Platform from Settings, mount the API and the console on one
+ASGI app, and serve it (`nimbus serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.api import auth, dlq, functions, invoke, keys, system, users
+from app.api.errors import install_error_handlers
+from engine.config import Settings
+from engine.platform import VERSION, Platform
+
+log = logging.getLogger("nimbus")
+
+ROUTERS = (system.router, auth.router, keys.router, users.router, functions.router, invoke.router, dlq.router)
+
+
+def create_api(platform: Platform) -> FastAPI:
+    """The REST API over `platform` (started and stopped by the caller)."""
+    app = FastAPI(title="Nimbus", version=VERSION, docs_url="/docs", redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.platform = platform
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def _announce(platform: Platform) -> None:
+    boot = platform.bootstrap
+    if boot is None:
+        return
+    lines = ["", "=" * 72, "Nimbus first start: an admin account was created.", "  user:     admin"]
+    if getattr(boot, "password", None):
+        lines.append(f"  password: {boot.password}   (generated; set NIMBUS_ADMIN_PASSWORD to choose one)")
+    if getattr(boot, "api_key", None):
+        lines.append(f"  API key:  {boot.api_key}   (shown once; export NIMBUS_API_KEY=... for the CLI)")
+    lines += ["=" * 72, ""]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+async def _serve(settings: Settings) -> None:
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        _announce(platform)
+        isolation = platform.isolation()
+        if isolation.level != "strong":
+            log.warning("sandbox isolation is %s: %s", isolation.level, "; ".join(isolation.warnings))
+        app = create_api(platform)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        log.info("Nimbus %s serving on http://%s:%d (data: %s)", VERSION, settings.host, settings.port,
+                 settings.data_dir)
+        await server.serve()
+    finally:
+        await platform.stop()
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        uvloop.run(_serve(settings))
+    except ImportError:
+        asyncio.run(_serve(settings))

@@ -1,0 +1,125 @@
+"""The Platform: every service, built from Settings, started and stopped on one AsyncExitStack.
+Both faces (API and console) hold one of these and call its services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform as host
+import sys
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+from data.batcher import Batcher
+from data.db import Database
+from data.migrate import migrate
+from engine.bus import LocalBus
+from engine.config import Settings
+from engine.invoke.catalog import Catalog
+from engine.invoke.consumer import QueueConsumer
+from engine.invoke.invoker import Invoker
+from engine.pool import WorkerPool
+from engine.queue import make_queue
+from engine.runtimes.base import Isolation, Runtime
+from engine.runtimes.python import PythonRuntime
+from engine.secrets import SecretBox, load_or_create_key
+from engine.services.audit import AuditService
+from engine.services.auth import AuthService
+from engine.services.dlq import DlqService
+from engine.services.functions import FunctionService
+from engine.services.invocations import InvocationService
+
+VERSION = "0.1.0"
+log = logging.getLogger("nimbus")
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.database_url)
+        self.bus = LocalBus()
+        self.secret_key = load_or_create_key(settings)
+        self.secrets = SecretBox(self.secret_key)
+        self.audit = AuditService(self.db, self.bus)
+        self.auth = AuthService(self.db, self.audit, settings, self.secret_key)
+        self.batcher = Batcher(self.db, max_rows=settings.batch_max_rows, max_delay_ms=settings.batch_max_delay_ms)
+        self.queue = make_queue(self.db)
+        self.runtimes: dict[str, Runtime] = {"python": PythonRuntime(settings)}
+        self.pool = WorkerPool(settings, self.runtimes)
+        self._background: set[asyncio.Task[Any]] = set()
+        self.functions = FunctionService(
+            self.db, self.bus, self.audit, self.secrets,
+            available_runtimes=lambda: set(self.runtimes),
+            max_code_bytes=lambda: settings.max_code_bytes,
+            on_retire=self._retire,
+        )
+        self.catalog = Catalog(self.functions, self.bus)
+        self.invoker = Invoker(settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue)
+        self.invocations = InvocationService(self.db, self.bus, self.audit, self.invoker, self.catalog)
+        self.dlq = DlqService(self.db, self.bus, self.audit, self.invoker)
+        self.consumer = QueueConsumer(settings, self.db, self.bus, self.batcher, self.pool, self.catalog,
+                                      self.queue)
+        self.started = False
+        self.started_at = 0.0
+        self.bootstrap: Any = None  # first-start secrets, printed once by the server
+        self._stack = AsyncExitStack()
+
+    async def start(self) -> None:
+        await migrate(self.db)
+        self._stack.push_async_callback(self.db.close)
+        await self.batcher.start()
+        self._stack.push_async_callback(self.batcher.stop)
+        self.bootstrap = await self.auth.ensure_admin()
+        await self.pool.start()
+        self._stack.push_async_callback(self.pool.stop)
+        await self.consumer.start()
+        self._stack.push_async_callback(self.consumer.stop)
+        self._stack.callback(self.catalog.close)
+        self._stack.push_async_callback(self._cancel_background)
+        self.started, self.started_at = True, time.time()
+
+    async def stop(self) -> None:
+        self.started = False
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> Platform:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def isolation(self) -> Isolation:
+        return self.runtimes["python"].isolation()
+
+    def system_info(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "node": self.settings.node_id,
+            "uptime_sec": round(time.time() - self.started_at, 1) if self.started else 0,
+            "python": sys.version.split()[0],
+            "os": f"{host.system()} {host.release()}",
+            "database": self.db.dialect,
+            "isolation": self.isolation().to_dict(),
+            "runtimes": [{"name": name, "available": True} for name in self.runtimes],
+            "pool": self.pool.stats(),
+            "queue": {"in_flight": self.consumer.in_flight},
+        }
+
+    def _retire(self, function_id: str) -> None:
+        """Warm workers run old code after an update or delete: close them (after the commit)."""
+        self._spawn(self.pool.retire(function_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel_background(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

@@ -1,0 +1,160 @@
+"""What a function create/update request may contain, validated once where data enters (the API uses
+these as request bodies; the CLI and console go through the same service, so the same rules hold)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Runtime ids, with the original Nimbus ids accepted as aliases (DESIGN §13).
+RUNTIMES = ("python", "nodejs", "go", "rust", "wasm")
+RUNTIME_ALIASES = {"python3.11": "python", "python3": "python", "nodejs20": "nodejs", "node": "nodejs",
+                   "go1.24": "go", "rust1.75": "rust"}
+ENTRY_FILES = {"python": "main.py", "nodejs": "index.js", "go": "main.go", "rust": "lib.rs", "wasm": "module.wat"}
+EXTENSIONS = {"python": ".py", "nodejs": ".js", "go": ".go", "rust": ".rs", "wasm": ".wat"}
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+HANDLER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.)?[A-Za-z_][A-Za-z0-9_]*$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FILE_RE = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9_./-]{1,200}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_.:/=-]{1,64}$")
+RESERVED_ENV = ("NIMBUS_", "PATH", "HOME", "LD_", "PYTHON")
+
+
+def normalize_runtime(value: str) -> str:
+    runtime = RUNTIME_ALIASES.get(value, value)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {value!r}; use one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def _check_env(values: dict[str, str] | None, what: str) -> dict[str, str] | None:
+    if values is None:
+        return None
+    for key in values:
+        if not ENV_KEY_RE.match(key):
+            raise ValueError(f"{what} name {key!r} is not a valid identifier")
+        if key.startswith(RESERVED_ENV):
+            raise ValueError(f"{what} name {key!r} is reserved by the platform")
+    return values
+
+
+class _Config(BaseModel):
+    """Fields shared by create and update; all optional here, defaults applied on create."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    description: str | None = Field(default=None, max_length=1000)
+    tags: list[str] | None = Field(default=None, max_length=32)
+    handler: str | None = Field(default=None, max_length=256)
+    code: str | None = None
+    files: dict[str, str] | None = None
+    memory_mb: int | None = Field(default=None, ge=128, le=3072)
+    timeout_sec: int | None = Field(default=None, ge=1, le=300)
+    max_concurrency: int | None = Field(default=None, ge=0, le=1000)
+    min_warm: int | None = Field(default=None, ge=0, le=16)
+    retry_attempts: int | None = Field(default=None, ge=1, le=10)
+    retry_backoff_ms: int | None = Field(default=None, ge=0, le=3_600_000)
+    retry_backoff_max_ms: int | None = Field(default=None, ge=0, le=86_400_000)
+    network: bool | None = None
+    env_vars: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+
+    @field_validator("handler")
+    @classmethod
+    def _handler(cls, v: str | None) -> str | None:
+        if v is not None and not HANDLER_RE.match(v):
+            raise ValueError("handler must look like 'module.function' or 'function'")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        for tag in v:
+            if not TAG_RE.match(tag):
+                raise ValueError(f"tag {tag!r} must be 1-64 letters, digits or _.:/=-")
+        return sorted(set(v))
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is None:
+            return None
+        if len(v) > 200:
+            raise ValueError("at most 200 files")
+        for path in v:
+            if not FILE_RE.match(path):
+                raise ValueError(f"file path {path!r} must be relative, without '..'")
+        return v
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_env(v, "environment variable")
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_env(v, "secret")
+
+
+class FunctionCreate(_Config):
+    name: str = Field(max_length=64)
+    runtime: str
+    handler: str | None = Field(default=None, max_length=256)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("name must start with a letter and hold 1-64 letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        return normalize_runtime(v)
+
+    @model_validator(mode="after")
+    def _needs_code(self) -> FunctionCreate:
+        if not self.code and not self.files:
+            raise ValueError("code (or files) is required")
+        return self
+
+
+class FunctionUpdate(_Config):
+    pass
+
+
+def entry_file(runtime: str, handler: str, files: dict[str, str]) -> str:
+    """The file that holds the handler: `module.func` names the module; plain `func` means the entry."""
+    ext = EXTENSIONS[runtime]
+    if "." in handler and runtime in ("python", "nodejs"):
+        module = handler.rsplit(".", 1)[0].replace(".", "/")
+        for candidate in (module + ext, module + ".mjs", module + ".cjs"):
+            if candidate in files:
+                return candidate
+        return module + ext
+    if len(files) == 1:
+        return next(iter(files))
+    return ENTRY_FILES[runtime]
+
+
+def default_handler(runtime: str) -> str:
+    return {"python": "main.handler", "nodejs": "index.handler", "go": "Handler"}.get(runtime, "handler")
+
+
+def assemble_files(runtime: str, handler: str, code: str | None, files: dict[str, str] | None) -> dict[str, str]:
+    """Merge the single-file `code` field and the `files` map into one file set."""
+    merged = dict(files or {})
+    if code is not None:
+        merged[entry_file(runtime, handler, merged)] = code
+    return merged
+
+
+def public_fields(data: BaseModel) -> dict[str, Any]:
+    return data.model_dump(exclude_unset=True)

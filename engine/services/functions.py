@@ -1,0 +1,299 @@
+"""Functions: create, read, update, delete, offline/online, publish versions. Authorizes, validates,
+audits (in the same transaction), then tells the bus and the pool after commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func as sqlfunc
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from data.db import Database
+from data.models import Function, FunctionVersion
+from data.repos.pagination import Page, paginate
+from data.types import utcnow
+from engine.bus import LocalBus
+from engine.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge
+from engine.events import FunctionChanged
+from engine.principal import Principal
+from engine.runtimes.base import FunctionSpec
+from engine.secrets import SecretBox
+from engine.services.audit import AuditService
+from engine.services.function_schemas import (
+    FunctionCreate,
+    FunctionUpdate,
+    assemble_files,
+    default_handler,
+    entry_file,
+)
+
+# Fields shown in audit before/after (never code bodies or secrets: they can be large or sensitive).
+_AUDITED = ("name", "runtime", "handler", "code_hash", "memory_mb", "timeout_sec", "max_concurrency",
+            "min_warm", "retry_attempts", "network", "status", "tags", "description", "version")
+
+
+def code_hash(files: dict[str, str]) -> str:
+    blob = json.dumps(sorted(files.items()), separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def snapshot(fn: Function) -> dict[str, Any]:
+    data = {k: getattr(fn, k) for k in _AUDITED}
+    data["env_vars"] = sorted(fn.env_vars)
+    return data
+
+
+class FunctionService:
+    def __init__(
+        self,
+        db: Database,
+        bus: LocalBus,
+        audit: AuditService,
+        secrets: SecretBox,
+        *,
+        available_runtimes: Callable[[], set[str]],
+        max_code_bytes: Callable[[], int],
+        on_retire: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._audit = audit
+        self._secrets = secrets
+        self._available = available_runtimes
+        self._max_code_bytes = max_code_bytes
+        self._on_retire = on_retire  # pool.retire(function_id): warm workers of the old code must go
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    async def get(self, principal: Principal, ref: str) -> Function:
+        async with self._db.session() as session:
+            return await self._load(session, ref)
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        search: str | None = None,
+        runtime: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Function]:
+        stmt = select(Function)
+        if search:
+            stmt = stmt.where(sqlfunc.lower(Function.name).contains(search.lower(), autoescape=True))
+        if runtime:
+            stmt = stmt.where(Function.runtime == runtime)
+        if status:
+            stmt = stmt.where(Function.status == status)
+        async with self._db.session() as session:
+            page = await paginate(session, stmt, Function.id, cursor=cursor, limit=limit)
+        if tag:  # JSON arrays differ per dialect; tags filter the (small, bounded) page in Python
+            page.items = [f for f in page.items if tag in f.tags]
+        return page
+
+    async def count(self) -> int:
+        async with self._db.session() as session:
+            return int((await session.execute(select(sqlfunc.count()).select_from(Function))).scalar_one())
+
+    async def versions(self, principal: Principal, ref: str) -> list[FunctionVersion]:
+        async with self._db.session() as session:
+            fn = await self._load(session, ref)
+            rows = await session.execute(
+                select(FunctionVersion).where(FunctionVersion.function_id == fn.id)
+                .order_by(FunctionVersion.version.desc()).limit(1000)
+            )
+            return list(rows.scalars())
+
+    async def version(self, principal: Principal, ref: str, number: int) -> FunctionVersion:
+        async with self._db.session() as session:
+            fn = await self._load(session, ref)
+            return await self._load_version(session, fn, number)
+
+    async def spec(self, fn: Function, version: FunctionVersion | None = None) -> FunctionSpec:
+        """What the pool needs to run `fn` ($LATEST, or a published version)."""
+        env = dict(fn.env_vars)
+        env.update(self._secrets.decrypt(fn.secrets))
+        if version is not None:
+            env = {**version.env_vars, **self._secrets.decrypt(fn.secrets)}
+            return FunctionSpec(
+                function_id=fn.id, name=fn.name, version=str(version.version), runtime=version.runtime,
+                handler=version.handler, files=version.files, code_hash=version.code_hash,
+                memory_mb=version.memory_mb, timeout_sec=version.timeout_sec, env=env, network=fn.network,
+                max_concurrency=fn.max_concurrency, min_warm=fn.min_warm,
+            )
+        return FunctionSpec(
+            function_id=fn.id, name=fn.name, version="$LATEST", runtime=fn.runtime, handler=fn.handler,
+            files=fn.files, code_hash=fn.code_hash, memory_mb=fn.memory_mb, timeout_sec=fn.timeout_sec,
+            env=env, network=fn.network, max_concurrency=fn.max_concurrency, min_warm=fn.min_warm,
+        )
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, data: FunctionCreate) -> Function:
+        self._require_writer(principal)
+        if data.runtime not in self._available():
+            raise Invalid("runtime", f"runtime {data.runtime!r} is not available on this node yet")
+        handler = data.handler or default_handler(data.runtime)
+        files = assemble_files(data.runtime, handler, data.code, data.files)
+        self._check_size(files)
+        fields = data.model_dump(exclude_unset=True, exclude={"code", "files", "secrets", "handler"})
+        fn = Function(**fields, handler=handler, files=files, created_by=principal.actor)
+        fn.code = files.get(entry_file(data.runtime, handler, files), "")
+        fn.code_hash = code_hash(files)
+        fn.secrets = self._secrets.encrypt(data.secrets or {})
+        fn.last_deployed_at = utcnow()
+        try:
+            async with self._db.transaction() as session:
+                if await self._find(session, data.name) is not None:
+                    raise Conflict(f"a function named {data.name!r} already exists", field="name")
+                session.add(fn)
+                await session.flush()
+                self._audit.record(session, principal, "function.create", resource_type="function",
+                                   resource_id=fn.id, resource_name=fn.name, after=snapshot(fn))
+                self._after_commit(session, fn, "created")
+        except IntegrityError as exc:  # a concurrent create won the unique index
+            raise Conflict(f"a function named {data.name!r} already exists", field="name") from exc
+        return fn
+
+    async def update(self, principal: Principal, ref: str, data: FunctionUpdate) -> Function:
+        self._require_writer(principal)
+        changes = data.model_dump(exclude_unset=True)
+        if not changes:
+            raise BadRequest("nothing to update: send at least one field")
+        async with self._db.transaction() as session:
+            fn = await self._load(session, ref)
+            before = snapshot(fn)
+            handler = changes.pop("handler", None) or fn.handler
+            code, files = changes.pop("code", None), changes.pop("files", None)
+            if code is not None or files is not None or handler != fn.handler:
+                base = files if files is not None else dict(fn.files)
+                if code is not None and files is None and handler != fn.handler:
+                    base.pop(entry_file(fn.runtime, fn.handler, fn.files), None)
+                new_files = assemble_files(fn.runtime, handler, code, base)
+                self._check_size(new_files)
+                fn.files, fn.handler = new_files, handler
+                fn.code = new_files.get(entry_file(fn.runtime, handler, new_files), "")
+                fn.code_hash = code_hash(new_files)
+                fn.last_deployed_at = utcnow()
+            if "secrets" in changes:
+                fn.secrets = self._secrets.encrypt(changes.pop("secrets") or {})
+            for key, value in changes.items():
+                setattr(fn, key, value)
+            fn.version += 1
+            fn.updated_at = utcnow()
+            session.add(fn)
+            self._audit.record(session, principal, "function.update", resource_type="function",
+                               resource_id=fn.id, resource_name=fn.name, before=before, after=snapshot(fn))
+            self._after_commit(session, fn, "updated", retire=True)
+        return fn
+
+    async def delete(self, principal: Principal, ref: str) -> None:
+        self._require_writer(principal)
+        async with self._db.transaction() as session:
+            fn = await self._load(session, ref)
+            self._audit.record(session, principal, "function.delete", resource_type="function",
+                               resource_id=fn.id, resource_name=fn.name, before=snapshot(fn))
+            await session.delete(fn)
+            self._after_commit(session, fn, "deleted", retire=True)
+
+    async def set_status(self, principal: Principal, ref: str, online: bool) -> Function:
+        self._require_writer(principal)
+        action = "online" if online else "offline"
+        async with self._db.transaction() as session:
+            fn = await self._load(session, ref)
+            if online and fn.status != "offline":
+                raise BadRequest(f"function {fn.name!r} is {fn.status}, not offline")
+            if not online and fn.status != "active":
+                raise BadRequest(f"function {fn.name!r} is {fn.status}, not active")
+            before = snapshot(fn)
+            fn.status = "active" if online else "offline"
+            fn.updated_at = utcnow()
+            session.add(fn)
+            self._audit.record(session, principal, f"function.{action}", resource_type="function",
+                               resource_id=fn.id, resource_name=fn.name, before=before, after=snapshot(fn))
+            self._after_commit(session, fn, action, retire=not online)
+        return fn
+
+    async def publish(self, principal: Principal, ref: str, description: str = "") -> FunctionVersion:
+        self._require_writer(principal)
+        async with self._db.transaction() as session:
+            fn = await self._load(session, ref, for_update=True)
+            fn.latest_published += 1
+            version = FunctionVersion(
+                function_id=fn.id, version=fn.latest_published, description=description, runtime=fn.runtime,
+                handler=fn.handler, code=fn.code, files=fn.files, code_hash=fn.code_hash,
+                memory_mb=fn.memory_mb, timeout_sec=fn.timeout_sec, env_vars=fn.env_vars,
+                created_by=principal.actor,
+            )
+            session.add_all([fn, version])
+            self._audit.record(session, principal, "function.publish", resource_type="function",
+                               resource_id=fn.id, resource_name=fn.name,
+                               after={"version": version.version, "code_hash": fn.code_hash})
+            self._after_commit(session, fn, "published")
+        return version
+
+    async def rollback(self, principal: Principal, ref: str, number: int) -> Function:
+        self._require_writer(principal)
+        async with self._db.transaction() as session:
+            fn = await self._load(session, ref)
+            target = await self._load_version(session, fn, number)
+            before = snapshot(fn)
+            fn.handler, fn.files, fn.code, fn.code_hash = target.handler, target.files, target.code, target.code_hash
+            fn.memory_mb, fn.timeout_sec, fn.env_vars = target.memory_mb, target.timeout_sec, target.env_vars
+            fn.version += 1
+            fn.updated_at = utcnow()
+            session.add(fn)
+            self._audit.record(session, principal, "function.rollback", resource_type="function",
+                               resource_id=fn.id, resource_name=fn.name, before=before,
+                               after=snapshot(fn), details={"to_version": number})
+            self._after_commit(session, fn, "updated", retire=True)
+        return fn
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _require_writer(self, principal: Principal) -> None:
+        if not principal.can("developer"):
+            raise Forbidden("changing functions needs the developer or admin role")
+
+    def _check_size(self, files: dict[str, str]) -> None:
+        size = sum(len(text.encode()) for text in files.values())
+        limit = self._max_code_bytes()
+        if size > limit:
+            raise TooLarge(f"code is {size} bytes; the limit is {limit} bytes", field="code")
+
+    def _after_commit(self, session: AsyncSession, fn: Function, action: str, retire: bool = False) -> None:
+        event = FunctionChanged(function_id=fn.id, function_name=fn.name, action=action)
+        callbacks = session.info.setdefault("after_commit", [])
+        callbacks.append(lambda: self._bus.publish(event))
+        if retire and self._on_retire is not None:
+            fid = fn.id
+            callbacks.append(lambda: self._on_retire(fid) if self._on_retire else None)
+
+    async def _find(self, session: AsyncSession, ref: str) -> Function | None:
+        row = await session.execute(select(Function).where(or_(Function.id == ref, Function.name == ref)))
+        return row.scalars().first()
+
+    async def _load(self, session: AsyncSession, ref: str, for_update: bool = False) -> Function:
+        stmt = select(Function).where(or_(Function.id == ref, Function.name == ref))
+        if for_update and not self._db.is_sqlite:
+            stmt = stmt.with_for_update()
+        fn = (await session.execute(stmt)).scalars().first()
+        if fn is None:
+            raise NotFound(f"function not found: {ref}")
+        return fn
+
+    async def _load_version(self, session: AsyncSession, fn: Function, number: int) -> FunctionVersion:
+        row = await session.execute(
+            select(FunctionVersion).where(FunctionVersion.function_id == fn.id, FunctionVersion.version == number)
+        )
+        version = row.scalars().first()
+        if version is None:
+            raise NotFound(f"version {number} of {fn.name!r} not found")
+        return version
