@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.batcher import Batcher
@@ -137,17 +137,19 @@ class QueueConsumer:
         started = utcnow()
         self._bus.publish(InvocationStarted(invocation_id=job.invocation_id, function_id=fn.id,
                                             function_name=fn.name, source=job.source, attempt=job.attempt))
+        # The attempt is on record before it runs: if this node dies mid-run, the next claim marks it
+        # abandoned, so a job that ran twice shows both runs.
+        await self._batcher.commit(_start_attempt(job, started, self._settings.node_id))
         if fn.status != "active":
             result = _failure("FunctionOffline", f"function is not active, current status: {fn.status}")
         else:
-            self._batcher.submit(_mark_running(job, started))
             ctx = InvokeContext(request_id=job.invocation_id, source=job.source, timeout_sec=spec.timeout_sec,
                                 trace_id=job.invocation_id, attempt=job.attempt)
             try:
                 result = await self._pool.invoke(spec, event, ctx)
             except QuotaExceeded:
                 # Throttled, not failed: put it back without spending an attempt.
-                await self._batcher.commit(_requeue(self._queue, job, owner))
+                await self._batcher.commit(_requeue(job, owner))
                 return
         final = result.ok or job.attempt >= job.max_attempts
         await self._settle(job, fn, result, started, final=final, to_dlq=not result.ok)
@@ -163,10 +165,10 @@ class QueueConsumer:
                                    output=output)
         values["attempt"] = job.attempt
         error = result.error.to_dict() if result.error else None
-        attempt_row = {
-            "id": new_id(), "invocation_id": job.invocation_id, "attempt": job.attempt, "status": result.status,
-            "error_type": error["type"] if error else None, "error_message": error["message"] if error else None,
-            "cold": result.cold, "duration_ms": values["duration_ms"], "started_at": started, "ended_at": ended,
+        attempt_values = {
+            "status": result.status, "error_type": error["type"] if error else None,
+            "error_message": error["message"] if error else None, "cold": result.cold,
+            "duration_ms": values["duration_ms"], "ended_at": ended,
         }
         logs = [] if not result.logs else [{
             "id": new_id(), "invocation_id": job.invocation_id, "function_id": job.function_id,
@@ -193,14 +195,16 @@ class QueueConsumer:
         queue = self._queue
 
         async def write(session: AsyncSession) -> None:
-            await session.execute(insert(InvocationAttempt), [attempt_row])
+            await session.execute(update(InvocationAttempt).where(
+                InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.attempt == job.attempt)
+                .values(**attempt_values))
             if logs:
                 await session.execute(insert(InvocationLog), logs)
             await session.execute(update(Invocation).where(Invocation.id == job.invocation_id).values(**values))
             if not final:
                 await queue.retry_later(session, job.id, owner, retry_at, attempt_error)
                 return
-            if not (result.ok or not to_dlq):
+            if not result.ok and to_dlq:
                 buried = await queue.bury(session, job.id, owner)
                 if buried is not None:
                     await session.execute(insert(DeadLetter), [{
@@ -220,15 +224,26 @@ def _failure(kind: str, message: str) -> ExecResult:
     return ExecResult(status="failed", error=ErrorInfo(kind, message))
 
 
-def _mark_running(job: QueueJob, started: Any) -> Any:
+def _start_attempt(job: QueueJob, started: Any, node: str) -> Any:
     async def write(session: AsyncSession) -> None:
-        await session.execute(update(Invocation).where(Invocation.id == job.invocation_id, Invocation.status
-                                                       .in_(("pending", "running")))
-                              .values(status="running", attempt=job.attempt, started_at=started))
+        await session.execute(
+            update(InvocationAttempt)
+            .where(InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.status == "running")
+            .values(status="abandoned", error_type="NodeLost",
+                    error_message="the node running this attempt stopped before it finished")
+        )
+        await session.execute(delete(InvocationAttempt).where(
+            InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.attempt == job.attempt))
+        await session.execute(insert(InvocationAttempt), [{
+            "id": new_id(), "invocation_id": job.invocation_id, "attempt": job.attempt, "status": "running",
+            "started_at": started,
+        }])
+        await session.execute(update(Invocation).where(Invocation.id == job.invocation_id)
+                              .values(status="running", attempt=job.attempt, started_at=started, node=node))
     return write
 
 
-def _requeue(queue: JobQueue, job: QueueJob, owner: str) -> Any:
+def _requeue(job: QueueJob, owner: str) -> Any:
     async def write(session: AsyncSession) -> None:
         await session.execute(update(QueueJob).where(QueueJob.id == job.id, QueueJob.lease_owner == owner)
                               .values(status="queued", attempt=QueueJob.attempt - 1, lease_owner=None,
