@@ -10,14 +10,15 @@ import sys
 import uvicorn
 from fastapi import FastAPI
 
-from app.api import auth, dlq, functions, invoke, keys, system, users
+from app.api import audit, auth, dlq, functions, invoke, keys, system, users
 from app.api.errors import install_error_handlers
 from engine.config import Settings
 from engine.platform import VERSION, Platform
 
 log = logging.getLogger("nimbus")
 
-ROUTERS = (system.router, auth.router, keys.router, users.router, functions.router, invoke.router, dlq.router)
+ROUTERS = (system.router, auth.router, keys.router, users.router, functions.router, invoke.router, dlq.router,
+           audit.router)
 
 
 def create_api(platform: Platform) -> FastAPI:

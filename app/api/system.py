@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentPrincipal, PlatformDep
-from engine.services.audit import ACTIONS
 
 router = APIRouter(tags=["system"])
 
@@ -38,8 +37,3 @@ async def system(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str
 @router.get("/api/v1/stats")
 async def stats(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return {"functions": await platform.functions.count()}
-
-
-@router.get("/api/v1/audit/actions")
-async def audit_actions(principal: CurrentPrincipal) -> dict[str, Any]:
-    return {"actions": [{"value": k, "label": v} for k, v in ACTIONS.items()]}

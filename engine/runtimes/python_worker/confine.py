@@ -1,0 +1,377 @@
+"""What the sandbox does, step by step, stdlib only. Owns: the zygote's one-time preparation, the per-worker
+sequence, and the probe that finds out which steps this kernel allows.
+
+Preparation (once, in the zygote): a private mount namespace (plus a user namespace when not root) holding a
+read-only tmpfs template root - /usr, /lib*, the interpreter's prefix, a few /etc files, /dev nodes and the
+functions directory at /.functions - and the zygote pivots into it, so no worker ever holds the host's tree.
+Per worker: the zygote unshares a pid namespace, forks (the worker is PID 1 there: killing it kills all the
+function started) and steps back with setns. The worker unshares mount/net/ipc/uts, mounts its private /tmp,
+binds its own code read-only at /var/task, covers /.functions, mounts its /proc, sets rlimits, drops to its
+function's uid, sets its parent-death signal and loads the seccomp filter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import jail
+
+SANDBOX_ERROR_EXIT = 70
+HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+ETC_ENTRIES = ("hosts", "resolv.conf", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf",
+               "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "mime.types", "protocols",
+               "services", "gai.conf", "host.conf")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+class Sandbox:
+    """The features this zygote enforces (validated by the probe) plus the compiled seccomp filters."""
+
+    def __init__(self, root: str, functions: str, probe_uid: int) -> None:
+        self.root = root
+        self.functions = functions
+        self.probe_uid = probe_uid
+        self.is_root = os.geteuid() == 0
+        self.user_ns = self.mount_ns = self.pivoted = False
+        self.private_root = self.proc = self.uid_drop = self.rlimits = False
+        self.namespaces: list[str] = []
+        self.pidns_fd: int | None = None
+        self.seccomp: dict[bool, bytes] = {}
+        self.nproc: int | None = 128 if self.is_root else None
+        self.warnings: list[str] = []
+        self.errors: dict[str, str] = {}
+        # The worker sees the stdlib of the interpreter it was forked from, never the venv's packages.
+        self.prefix = os.path.realpath(sys.base_prefix)
+        self.python_path = [p for p in sys.path if p.startswith(self.prefix) and "site-packages" not in p]
+
+    # -- one-time preparation, in the zygote -----------------------------------------------------------
+
+    def prepare(self) -> None:
+        # Compiled before the pivot: pyseccomp lives in site-packages, which the template root leaves out.
+        for network in (False, True):
+            try:
+                bpf = jail.build_seccomp(network)
+            except Exception as exc:
+                self.errors["seccomp_build"] = str(exc)
+                bpf = None
+            if bpf:
+                self.seccomp[network] = bpf
+        try:
+            if self.is_root:
+                jail.unshare(jail.CLONE_NEWNS)
+            else:
+                self._enter_user_namespace()
+            self.mount_ns = True
+            # Nothing we mount may propagate back to the host, and pivot_root refuses shared mounts.
+            jail.mount(None, "/", None, jail.MS_REC | jail.MS_PRIVATE)
+        except OSError as exc:
+            self.errors["prepare"] = str(exc)
+        with contextlib.suppress(OSError):
+            self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if self.mount_ns:
+            try:
+                self._build_template()
+                os.chdir(self.root)
+                jail.pivot_root(".", ".")
+                jail.umount2(".", jail.MNT_DETACH)
+                os.chdir("/")
+                self.pivoted = True
+            except OSError as exc:
+                self.errors["template"] = str(exc)
+        self._probe()
+
+    def _enter_user_namespace(self) -> None:
+        """Unprivileged: a user namespace gives us mount (and maybe pid) namespaces. With a pid namespace
+        the zygote forks once to become its PID 1, so it may later setns() back into it after each spawn."""
+        self.nproc = jail.count_processes(os.getuid()) + 256
+        try:
+            jail.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS | jail.CLONE_NEWPID)
+            new_pid = True
+        except OSError:
+            jail.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS)
+            new_pid = False
+        jail.map_own_ids()
+        self.user_ns = True
+        if new_pid and os.fork() != 0:
+            _, status = os.waitpid(-1, 0)  # the process the app started stays as a shell around the zygote
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        if new_pid:
+            jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def _build_template(self) -> None:
+        r = self.root
+        jail.mount("tmpfs", r, "tmpfs", jail.MS_NOSUID | jail.MS_NODEV, "mode=0755,size=1m,nr_inodes=4096")
+        for name in HOST_DIRS:
+            self._mirror(f"/{name}", f"{r}/{name}")
+        os.mkdir(f"{r}/etc", 0o755)
+        for name in ETC_ENTRIES:
+            self._mirror(f"/etc/{name}", f"{r}/etc/{name}")
+        for name, text in (("passwd", PASSWD), ("group", GROUP)):
+            with open(f"{r}/etc/{name}", "w") as fh:
+                fh.write(text)
+        if not self.prefix.startswith("/usr/"):
+            # The interpreter may live under /root (mode 0700): parents are created here with 0755, so only
+            # the prefix itself becomes reachable by the function's uid.
+            os.makedirs(r + self.prefix, 0o755, exist_ok=True)
+            jail.bind(self.prefix, r + self.prefix)
+        os.mkdir(f"{r}/dev", 0o755)
+        for name in DEVICES:
+            open(f"{r}/dev/{name}", "w").close()
+            jail.bind(f"/dev/{name}", f"{r}/dev/{name}", readonly=False)
+        for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("shm", "/tmp")):
+            os.symlink(target, f"{r}/dev/{link}")
+        for name in ("tmp", "proc", "var", "var/task", ".functions"):
+            os.mkdir(f"{r}/{name}", 0o755)
+        jail.bind(self.functions, f"{r}/.functions")
+        jail.mount(None, r, None, jail.MS_REMOUNT | jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV)
+
+    @staticmethod
+    def _mirror(src: str, dst: str) -> None:
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+        elif os.path.isdir(src):
+            os.mkdir(dst, 0o755)
+            jail.bind(src, dst)
+        elif os.path.isfile(src):
+            open(dst, "w").close()
+            jail.bind(src, dst)
+
+    # -- probe ---------------------------------------------------------------------------------------------
+
+    def _probe(self) -> None:
+        """Run the worker sequence once, leniently, in a throwaway child; enforce exactly what worked."""
+        rfd, wfd = os.pipe()
+        pid = self._fork(try_pidns=self.pidns_fd is not None)
+        if pid == 0:
+            os.close(rfd)
+            try:
+                os.write(wfd, json.dumps(self._probe_worker()).encode())
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        chunks, deadline = [], time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([rfd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(rfd, 65536) if ready else b""
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(rfd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        try:
+            found: dict[str, Any] = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            found = {}
+        self.errors.update(found.get("errors", {}))
+        self.namespaces = [n for n in found.get("namespaces", []) if n in jail.NAMESPACES]
+        self.private_root = bool(found.get("private_root"))
+        self.proc = bool(found.get("proc"))
+        self.uid_drop = bool(found.get("uid_drop"))
+        self.rlimits = bool(found.get("rlimits"))
+        if not found.get("seccomp"):
+            self.seccomp.clear()
+        self._warn()
+
+    def _fork(self, *, try_pidns: bool) -> int:
+        """fork(), the child landing as PID 1 of a new pid namespace when asked and possible."""
+        if not try_pidns or self.pidns_fd is None:
+            return os.fork()
+        try:
+            jail.unshare(jail.CLONE_NEWPID)
+        except OSError as exc:
+            self.errors["ns_pid"] = str(exc)
+            return os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._step_back(None)
+            raise
+        if pid != 0:
+            self._step_back(pid)
+        return pid
+
+    def _step_back(self, child: int | None) -> None:
+        assert self.pidns_fd is not None
+        try:
+            jail.setns(self.pidns_fd, jail.CLONE_NEWPID)
+        except OSError as exc:
+            # Every later child would share the new namespace: better to die and be restarted.
+            if child:
+                os.kill(child, signal.SIGKILL)
+            raise SystemExit(f"cannot step back into the zygote's pid namespace: {exc}") from exc
+
+    def _probe_worker(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"namespaces": ["pid"] if os.getpid() == 1 else [], "errors": {}}
+        errors = report["errors"]
+        for name in ("mount", "net", "ipc", "uts"):
+            if name == "mount" and not self.mount_ns:
+                continue
+            try:
+                jail.unshare(jail.NAMESPACES[name])
+                report["namespaces"].append(name)
+            except OSError as exc:
+                errors[f"ns_{name}"] = str(exc)
+        pidns = "pid" in report["namespaces"]
+        if self.pivoted and "mount" in report["namespaces"]:
+            try:
+                self._mount_worker_root("/etc", tmp_mb=1, proc=False)
+                report["private_root"] = not os.path.exists(self.functions) and not os.listdir("/.functions")
+            except OSError as exc:
+                errors["private_root"] = str(exc)
+        if pidns and report.get("private_root"):
+            try:
+                jail.mount("proc", "/proc", "proc", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
+                report["proc"] = True
+            except OSError as exc:
+                errors["proc"] = str(exc)
+        if "net" in report["namespaces"]:
+            try:
+                with socket.create_connection(("127.0.0.1", 9), timeout=0.5):
+                    errors["net"] = "loopback reachable in the network namespace"
+            except OSError:
+                report["net_blocked"] = True
+        try:
+            jail.set_rlimits(memory_mb=4096, cpu_sec=60, nofile=256, nproc=self.nproc, fsize_mb=64)
+            report["rlimits"] = True
+        except (OSError, ValueError) as exc:
+            errors["rlimits"] = str(exc)
+        try:
+            self._drop_identity(self.probe_uid)
+            report["uid_drop"] = self.is_root
+            with contextlib.suppress(PermissionError):
+                os.setuid(0)
+                report["uid_drop"] = False
+                errors["uid_drop"] = "could regain uid 0"
+        except OSError as exc:
+            errors["identity"] = str(exc)
+        if False in self.seccomp:
+            try:
+                jail.load_seccomp(self.seccomp[False])
+                try:
+                    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+                    errors["seccomp"] = "filter loaded but inet socket still allowed"
+                except OSError:
+                    for end in socket.socketpair():  # AF_UNIX must keep working
+                        end.close()
+                    report["seccomp"] = True
+            except OSError as exc:
+                errors["seccomp"] = str(exc)
+        return report
+
+    def _warn(self) -> None:
+        w = self.warnings
+        if not self.is_root:
+            w.append("not running as root: all functions share the platform's uid (no per-function uid)")
+            if not self.user_ns:
+                w.append("unprivileged user namespaces are unavailable")
+        for name in ("mount", "pid", "net"):
+            if name not in self.namespaces:
+                w.append(f"no {name} namespace" + (": functions can reach the network" if name == "net" else ""))
+        if not self.private_root:
+            w.append("no private root: functions can read any file their uid can read")
+        if self.is_root and not self.uid_drop:
+            w.append("uid drop failed: functions would run as root")
+        if not self.seccomp:
+            w.append("seccomp filter unavailable (install pyseccomp / libseccomp)")
+        if not self.rlimits:
+            w.append("rlimits could not be applied")
+
+    def report(self) -> dict[str, Any]:
+        return {"mode": "root" if self.is_root else ("userns" if self.user_ns else "none"),
+                "namespaces": (["user"] if self.user_ns else []) + self.namespaces,
+                "private_root": self.private_root, "proc": self.proc, "uid_drop": self.uid_drop,
+                "seccomp": bool(self.seccomp), "rlimits": self.rlimits, "warnings": self.warnings,
+                "errors": self.errors, "python": sys.version.split()[0], "prefix": self.prefix}
+
+    # -- per worker ----------------------------------------------------------------------------------------
+
+    def fork_worker(self, cfg: dict[str, Any], sock_fd: int, body: Callable[[int, dict[str, Any]], None]) -> int:
+        """Fork one worker (in the zygote); returns its pid. The child never returns from here."""
+        pid = self._fork(try_pidns="pid" in self.namespaces)
+        if pid == 0:
+            self._worker(cfg, sock_fd, body)
+        return pid
+
+    def _worker(self, cfg: dict[str, Any], sock_fd: int, body: Callable[[int, dict[str, Any]], None]) -> NoReturn:
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            jail.close_fds({sock_fd})
+            info = self._confine(cfg)
+        except BaseException as exc:
+            _report_error(sock_fd, f"sandbox: {exc}")
+            os._exit(SANDBOX_ERROR_EXIT)
+        try:
+            body(sock_fd, info)
+        finally:
+            os._exit(0)
+
+    def _mount_worker_root(self, code_source: str, *, tmp_mb: int, proc: bool) -> None:
+        jail.mount("tmpfs", "/tmp", "tmpfs", jail.MS_NOSUID | jail.MS_NODEV,
+                   f"mode=1777,size={tmp_mb}m,nr_inodes=16384")
+        jail.bind(code_source, "/var/task")
+        # Other functions' code stays under an empty read-only cover (cheaper than an unmount, which waits
+        # for an RCU grace period); with caps dropped and umount denied it cannot be lifted.
+        jail.mount("tmpfs", "/.functions", "tmpfs", jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC,
+                   "size=4k,mode=0")
+        if proc:
+            jail.mount("proc", "/proc", "proc", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
+
+    def _drop_identity(self, uid: int | None) -> None:
+        if self.is_root and uid is not None:
+            jail.drop_bounding_set()
+            jail.drop_to(uid, uid)
+        elif self.user_ns:
+            jail.drop_bounding_set()
+            jail.drop_capabilities()
+
+    def _confine(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        os.setsid()
+        code = str(cfg["code"])
+        if not code or "/" in code or code.startswith("."):
+            raise ValueError(f"bad code directory name {code!r}")
+        flags = 0
+        for name in ("mount", "net", "ipc", "uts"):
+            if name in self.namespaces and not (name == "net" and cfg.get("network")):
+                flags |= jail.NAMESPACES[name]
+        if flags:
+            jail.unshare(flags)
+        pidns = os.getpid() == 1
+        if self.private_root:
+            self._mount_worker_root(f"/.functions/{code}", tmp_mb=cfg["tmp_mb"], proc=self.proc and pidns)
+            code_root = "/var/task"
+        else:
+            code_root = os.path.join(self.functions, code)
+        os.chdir(code_root)
+        if "uts" in self.namespaces:
+            jail.sethostname("nimbus")
+        jail.set_rlimits(memory_mb=cfg["memory_mb"], cpu_sec=cfg["cpu_sec"], nofile=cfg["nofile"],
+                         nproc=self.nproc if (self.uid_drop or self.user_ns) else None, fsize_mb=cfg["fsize_mb"])
+        self._drop_identity(cfg.get("uid") if self.uid_drop else None)
+        # Set after the uid drop, which clears it: when the zygote dies, so does this worker.
+        jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
+        jail.prctl(jail.PR_SET_NO_NEW_PRIVS, 1)
+        bpf = self.seccomp.get(bool(cfg.get("network")))
+        if bpf:
+            jail.load_seccomp(bpf)
+        return {"pidns": pidns, "code_root": code_root, "python_path": self.python_path,
+                "executable": os.path.join(self.prefix, "bin", "python3")}
+
+
+def _report_error(sock_fd: int, message: str) -> None:
+    body = json.dumps({"t": "sandbox_error", "message": message}).encode()
+    with contextlib.suppress(OSError):
+        os.write(sock_fd, len(body).to_bytes(4, "big") + body)
