@@ -45,11 +45,15 @@ def head_revisions() -> tuple[str, ...]:
 
 
 async def migrate(db: Database) -> None:
-    """Upgrade `db` to head; a no-op when it is already there. One transaction on PostgreSQL (DDL is
-    transactional there); SQLite runs DDL outside transactions, so a crash mid-upgrade can leave a
-    partial revision — Alembic then re-runs it, which is why revisions stay small."""
+    """Upgrade `db` to head in one transaction; a no-op when it is already there. Processes that start
+    together take turns: the first migrates, the others then find the schema at head."""
     async with db.engine.begin() as connection:
-        if not db.is_sqlite:
+        if db.is_sqlite:
+            # The sqlite3 driver opens transactions only before DML, so DDL would autocommit statement by
+            # statement. An explicit BEGIN IMMEDIATE makes the upgrade atomic (SQLite's DDL is
+            # transactional) and takes the write lock first, serialising concurrent starts.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATE_LOCK})
         await connection.run_sync(_upgrade)
 

@@ -97,7 +97,7 @@ class WorkerPool:
         async with self._slot(spec):
             pool = self._pool(spec)
             pool.invocations += 1
-            worker = self._take_idle(pool)
+            worker = await self._take_idle(pool)
             cold = worker is None
             if worker is None:
                 try:
@@ -172,13 +172,12 @@ class WorkerPool:
             pool = self._pools[spec.pool_key] = _Pool(spec)
         return pool
 
-    def _take_idle(self, pool: _Pool) -> Worker | None:
+    async def _take_idle(self, pool: _Pool) -> Worker | None:
         while pool.idle:
             worker = pool.idle.pop().worker
             if worker.alive:
                 return worker
-            self._forget(worker)
-            asyncio.get_running_loop().create_task(worker.close())
+            await self._discard(worker)  # died while idle (e.g. its zygote restarted)
         return None
 
     async def _spawn(self, pool: _Pool, runtime: Runtime) -> Worker:

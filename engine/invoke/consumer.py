@@ -1,16 +1,22 @@
 """Runs accepted async invocations: claims jobs from the durable queue under a lease, runs them,
 retries with exponential backoff per the function's policy, and after the last attempt hands the job
-to the DLQ with every attempt's error. A job whose lease expired (its node died) is claimed again."""
+to the DLQ with every attempt's error. A job whose lease expired (its node died) is claimed again.
+
+Every attempt is on record before it runs: the claim transaction also inserts the attempt row
+(status running). If the node dies mid-run, the next claim marks that row abandoned, so a job that
+ran twice shows both runs. Successes are settled in batches (one transaction for many jobs)."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.batcher import Batcher
@@ -20,7 +26,7 @@ from data.types import new_id, utcnow
 from engine.bus import LocalBus
 from engine.config import Settings
 from engine.errors import NotFound, QuotaExceeded
-from engine.events import DlqChanged, InvocationFinished, InvocationLogged, InvocationStarted
+from engine.events import DlqChanged, Event, InvocationFinished, InvocationLogged, InvocationStarted
 from engine.invoke.backoff import backoff_delay
 from engine.invoke.catalog import Catalog
 from engine.invoke.records import invocation_values, store_body
@@ -29,6 +35,29 @@ from engine.queue import JobQueue
 from engine.runtimes.base import ErrorInfo, ExecResult, InvokeContext
 
 log = logging.getLogger("nimbus.queue")
+
+_inv = Invocation.__table__  # type: ignore[attr-defined]
+_att = InvocationAttempt.__table__  # type: ignore[attr-defined]
+_MARK_RUNNING = update(_inv).where(_inv.c.id == bindparam("_id")).values(
+    status="running", attempt=bindparam("_attempt"), started_at=bindparam("_started"), node=bindparam("_node"))
+
+
+@dataclass(slots=True)
+class _Claimed:
+    job: QueueJob
+    attempt_id: str
+    started: datetime
+
+
+@dataclass(slots=True)
+class _Settled:
+    """One finished attempt, as rows to write and events to publish after they commit."""
+
+    claimed: _Claimed
+    invocation: dict[str, Any]
+    attempt: dict[str, Any]
+    logs: list[dict[str, Any]]
+    events: list[Event]
 
 
 class QueueConsumer:
@@ -49,8 +78,12 @@ class QueueConsumer:
         self._pool = pool
         self._catalog = catalog
         self._queue = queue
+        self._owner = settings.node_id
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._slot_freed = asyncio.Event()
+        self._successes: list[_Settled] = []
+        self._ready: collections.deque[_Claimed] = collections.deque()
         self._stopping = False
 
     async def start(self) -> None:
@@ -58,7 +91,7 @@ class QueueConsumer:
             # A SQLite database has exactly one node: whatever it left running died with it.
             async with self._db.transaction() as session:
                 await session.execute(update(QueueJob).where(QueueJob.status == "running")
-                                      .values(status="queued", lease_owner=None, lease_expires_at=None))
+                                      .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         self._tasks = [asyncio.create_task(self._dispatch(), name="nimbus-queue-dispatch"),
                        asyncio.create_task(self._heartbeat(), name="nimbus-queue-heartbeat")]
 
@@ -69,9 +102,12 @@ class QueueConsumer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while self._ready:  # claimed but never started: give them back without spending an attempt
+            with contextlib.suppress(Exception):
+                await self._batcher.commit(_requeue(self._ready.popleft(), self._owner))
         if self._running:
             _, pending = await asyncio.wait(list(self._running.values()), timeout=grace_sec)
-            for task in pending:  # their leases expire and another start picks them up
+            for task in pending:  # their leases expire and the next start picks them up
                 task.cancel()
 
     @property
@@ -81,171 +117,241 @@ class QueueConsumer:
     # --- loops ------------------------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        owner = self._settings.node_id
+        """Keep up to `queue_workers` jobs running, and up to seven times as many claimed and ready, so one
+        claim transaction serves many jobs rather than one per freed slot."""
+        workers = self._settings.queue_workers
+        ready = self._ready
         while not self._stopping:
-            free = self._settings.queue_workers - len(self._running)
-            jobs: list[QueueJob] = []
-            if free > 0:
+            room = 8 * workers - len(self._running) - len(ready)
+            claimed_now = 0
+            if room > 0 and (room >= 2 * workers or not ready):
                 try:
-                    async with self._db.transaction() as session:
-                        jobs = await self._queue.claim(session, owner, free, self._settings.lease_sec)
+                    claimed = await self._claim(room)
                 except Exception:
                     log.exception("claiming queued jobs failed; retrying")
                     await asyncio.sleep(1)
                     continue
-            for job in jobs:
-                task = asyncio.create_task(self._run(job), name=f"nimbus-job-{job.id}")
-                self._running[job.id] = task
-                task.add_done_callback(lambda _t, jid=job.id: self._running.pop(jid, None))
-            if not jobs or free <= len(jobs):
-                await self._queue.wait(self._settings.poll_interval_sec)
+                ready.extend(claimed)
+                claimed_now = len(claimed)
+            while ready and len(self._running) < workers:
+                self._start(ready.popleft())
+            if not ready and not claimed_now:
+                await self._queue.wait(self._settings.poll_interval_sec)  # idle: an enqueue wakes us
+            else:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+
+    def _start(self, item: _Claimed) -> None:
+        task = asyncio.create_task(self._run(item), name=f"nimbus-job-{item.job.id}")
+        self._running[item.job.id] = task
+        task.add_done_callback(lambda _t, jid=item.job.id: self._finished(jid))
+
+    def _finished(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
+        self._slot_freed.set()
+
+    async def _claim(self, limit: int) -> list[_Claimed]:
+        """Claim jobs and put their attempts on record, in one transaction. It goes through the batcher,
+        the single writer: on SQLite a second writer would wait out busy-timeout sleeps."""
+        claimed: list[_Claimed] = []
+
+        async def write(session: AsyncSession) -> None:
+            claimed.clear()  # the batcher may run a write twice; only the committed run counts
+            jobs = await self._queue.claim(session, self._owner, limit, self._settings.lease_sec)
+            if not jobs:
+                return
+            now = utcnow()
+            claimed.extend(_Claimed(job, new_id(), now) for job in jobs)
+            again = [job.invocation_id for job in jobs if job.attempt > 1]
+            if again:
+                await session.execute(
+                    update(_att).where(_att.c.invocation_id.in_(again), _att.c.status == "running")
+                    .values(status="abandoned", error_type="NodeLost", ended_at=now,
+                            error_message="the node running this attempt stopped before it finished"))
+            await session.execute(insert(_att), [
+                {"id": c.attempt_id, "invocation_id": c.job.invocation_id, "attempt": c.job.attempt,
+                 "status": "running", "cold": False, "started_at": now} for c in claimed])
+            await session.execute(_MARK_RUNNING, [
+                {"_id": c.job.invocation_id, "_attempt": c.job.attempt, "_started": now, "_node": self._owner}
+                for c in claimed])
+
+        await self._batcher.commit(write)
+        return claimed
 
     async def _heartbeat(self) -> None:
         interval = max(0.5, self._settings.lease_sec / 3)
         while True:
             await asyncio.sleep(interval)
-            ids = list(self._running)
+            ids = [*self._running, *(c.job.id for c in self._ready)]
             if not ids:
                 continue
+            queue, owner, lease = self._queue, self._owner, self._settings.lease_sec
+
+            async def extend(session: AsyncSession, ids: list[str] = ids) -> None:
+                for job_id in ids:
+                    await queue.extend(session, job_id, owner, lease)
+
             try:
-                async with self._db.transaction() as session:
-                    for job_id in ids:
-                        await self._queue.extend(session, job_id, self._settings.node_id, self._settings.lease_sec)
+                await self._batcher.commit(extend)
             except Exception:
                 log.exception("extending leases failed")
 
     # --- one job ----------------------------------------------------------------------------------
 
-    async def _run(self, job: QueueJob) -> None:
+    async def _run(self, claimed: _Claimed) -> None:
+        claimed.started = utcnow()
         try:
-            await self._run_job(job)
+            await self._run_job(claimed)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s failed inside the platform; it will be retried after its lease", job.id)
+            log.exception("job %s failed inside the platform; it runs again after its lease", claimed.job.id)
 
-    async def _run_job(self, job: QueueJob) -> None:
-        owner = self._settings.node_id
-        event = (job.payload or {}).get("event")
+    async def _run_job(self, claimed: _Claimed) -> None:
+        job = claimed.job
         try:
             resolved = await self._catalog.resolve(job.function_id)
         except NotFound:
             result = _failure("FunctionNotFound", "the function was deleted before this invocation ran")
-            await self._settle(job, None, result, utcnow(), final=True, to_dlq=False)
+            await self._settle(claimed, None, result, final=True)
             return
         fn, spec = resolved.function, resolved.spec
-        started = utcnow()
+        if job.attempt > job.max_attempts:
+            # Its earlier attempts died with their node (a job that kills its node must not loop forever).
+            result = _failure("NodeLost", f"gave up: the last of {job.max_attempts} attempts never finished")
+            await self._settle(claimed, fn, result, final=True)
+            return
         self._bus.publish(InvocationStarted(invocation_id=job.invocation_id, function_id=fn.id,
                                             function_name=fn.name, source=job.source, attempt=job.attempt))
-        # The attempt is on record before it runs: if this node dies mid-run, the next claim marks it
-        # abandoned, so a job that ran twice shows both runs.
-        await self._batcher.commit(_start_attempt(job, started, self._settings.node_id))
         if fn.status != "active":
             result = _failure("FunctionOffline", f"function is not active, current status: {fn.status}")
         else:
             ctx = InvokeContext(request_id=job.invocation_id, source=job.source, timeout_sec=spec.timeout_sec,
                                 trace_id=job.invocation_id, attempt=job.attempt)
             try:
-                result = await self._pool.invoke(spec, event, ctx)
+                result = await self._pool.invoke(spec, (job.payload or {}).get("event"), ctx)
             except QuotaExceeded:
                 # Throttled, not failed: put it back without spending an attempt.
-                await self._batcher.commit(_requeue(job, owner))
+                await self._batcher.commit(_requeue(claimed, self._owner))
                 return
-        final = result.ok or job.attempt >= job.max_attempts
-        await self._settle(job, fn, result, started, final=final, to_dlq=not result.ok)
+        await self._settle(claimed, fn, result, final=result.ok or job.attempt >= job.max_attempts)
 
-    async def _settle(self, job: QueueJob, fn: Any, result: ExecResult, started: Any, *, final: bool,
-                      to_dlq: bool) -> None:
-        owner = self._settings.node_id
+    async def _settle(self, claimed: _Claimed, fn: Any, result: ExecResult, *, final: bool) -> None:
+        job = claimed.job
         ended = utcnow()
-        memory_mb = fn.memory_mb if fn is not None else 128
         output = store_body(result.result if result.ok else None, limit=self._settings.inline_body_bytes,
                             spill_dir=self._settings.data_dir / "bodies", name=f"{job.invocation_id}.output")
-        values = invocation_values(result=result, memory_mb=memory_mb, started_at=started, ended_at=ended,
-                                   output=output)
+        values = invocation_values(result=result, memory_mb=fn.memory_mb if fn is not None else 128,
+                                   started_at=claimed.started, ended_at=ended, output=output)
         values["attempt"] = job.attempt
         error = result.error.to_dict() if result.error else None
-        attempt_values = {
-            "status": result.status, "error_type": error["type"] if error else None,
-            "error_message": error["message"] if error else None, "cold": result.cold,
-            "duration_ms": values["duration_ms"], "ended_at": ended,
-        }
+        attempt = {"status": result.status, "started_at": claimed.started, "error_type": error["type"] if error else None,
+                   "error_message": error["message"] if error else None, "cold": result.cold,
+                   "duration_ms": values["duration_ms"], "ended_at": ended}
         logs = [] if not result.logs else [{
             "id": new_id(), "invocation_id": job.invocation_id, "function_id": job.function_id,
             "attempt": job.attempt, "level": "info" if result.ok else "error", "message": result.logs,
-            "truncated": result.logs_truncated, "created_at": ended,
-        }]
+            "truncated": result.logs_truncated, "created_at": ended}]
         name = fn.name if fn is not None else ""
-        events: list[Any] = [InvocationLogged(invocation_id=job.invocation_id, function_id=job.function_id,
-                                              function_name=name, level=row["level"], message=row["message"])
-                             for row in logs]
-        retry_at = None
+        events: list[Event] = [InvocationLogged(invocation_id=job.invocation_id, function_id=job.function_id,
+                                                function_name=name, level=row["level"], message=row["message"])
+                               for row in logs]
         if not final:
-            delay = backoff_delay(job.attempt, fn.retry_backoff_ms, fn.retry_backoff_max_ms, jitter=True)
-            retry_at = ended + timedelta(seconds=delay)
             values["status"] = "pending"  # another attempt is scheduled
-        attempt_error = {"attempt": job.attempt, **(error or {}), "started_at": started.isoformat(),
-                         "ended_at": ended.isoformat()}
         events.append(InvocationFinished(
             invocation_id=job.invocation_id, function_id=job.function_id, function_name=name, source=job.source,
             status=result.status, duration_ms=values["duration_ms"], cold=result.cold, attempt=job.attempt,
-            final=final,
-        ))
-        dlq_id = new_id()
-        queue = self._queue
+            final=final))
+        settled = _Settled(claimed, values, attempt, logs, events)
+        if result.ok:
+            self._settle_success(settled)
+        else:
+            retry_at = None
+            if not final:
+                delay = backoff_delay(job.attempt, fn.retry_backoff_ms, fn.retry_backoff_max_ms, jitter=True)
+                retry_at = ended + timedelta(seconds=delay)
+            record = {"attempt": job.attempt, **(error or {}), "started_at": claimed.started.isoformat(),
+                      "ended_at": ended.isoformat()}
+            await self._batcher.commit(self._failure_write(settled, name, retry_at, record, to_dlq=fn is not None),
+                                       on_commit=lambda: self._publish(settled.events))
+
+    def _settle_success(self, settled: _Settled) -> None:
+        """Successes share one write: executemany updates and one DELETE for the whole batch."""
+        self._successes.append(settled)
+        if len(self._successes) > 1:
+            return  # a write that will take this one is already queued
+        drained: list[_Settled] = []
 
         async def write(session: AsyncSession) -> None:
-            await session.execute(update(InvocationAttempt).where(
-                InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.attempt == job.attempt)
-                .values(**attempt_values))
-            if logs:
-                await session.execute(insert(InvocationLog), logs)
-            await session.execute(update(Invocation).where(Invocation.id == job.invocation_id).values(**values))
-            if not final:
-                await queue.retry_later(session, job.id, owner, retry_at, attempt_error)
-                return
-            if not result.ok and to_dlq:
-                buried = await queue.bury(session, job.id, owner)
-                if buried is not None:
-                    await session.execute(insert(DeadLetter), [{
-                        "id": dlq_id, "function_id": job.function_id, "function_name": name,
-                        "original_request_id": job.invocation_id, "payload": (buried.payload or {}).get("event"),
-                        "error": (error or {}).get("message", ""), "attempts": [*buried.errors, attempt_error],
-                        "retry_count": 0, "status": "pending", "source": job.source, "created_at": ended,
-                    }])
-                    events.append(DlqChanged(message_id=dlq_id, function_id=job.function_id, status="pending"))
-                return
-            await queue.complete(session, job.id, owner)
+            if not drained:  # the batcher may call a write twice (batch, then alone): drain once
+                drained.extend(self._successes)
+                self._successes.clear()
+            await _write_successes(session, self._queue, self._owner, drained)
 
-        await self._batcher.commit(write, on_commit=lambda: [self._bus.publish(e) for e in events])
+        self._batcher.submit(write, on_commit=lambda: self._publish([e for s in drained for e in s.events]))
+
+    def _failure_write(self, settled: _Settled, name: str, retry_at: datetime | None, record: dict[str, Any],
+                       *, to_dlq: bool) -> Any:
+        job, queue, owner = settled.claimed.job, self._queue, self._owner
+        dlq_id = new_id()  # one id even if the batcher runs this write twice
+
+        async def write(session: AsyncSession) -> None:
+            await _write_attempt_rows(session, [settled])
+            if retry_at is not None:
+                await queue.retry_later(session, job.id, owner, retry_at, record)
+                return
+            buried = await queue.bury(session, job.id, owner)
+            if buried is None or not to_dlq:
+                return
+            await session.execute(insert(DeadLetter), [{
+                "id": dlq_id, "function_id": job.function_id, "function_name": name,
+                "original_request_id": job.invocation_id, "payload": (buried.payload or {}).get("event"),
+                "error": record.get("message", ""), "attempts": [*buried.errors, record], "retry_count": 0,
+                "status": "pending", "source": job.source, "created_at": utcnow()}])
+            if not any(isinstance(e, DlqChanged) for e in settled.events):
+                settled.events.append(DlqChanged(message_id=dlq_id, function_id=job.function_id, status="pending"))
+
+        return write
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            self._bus.publish(event)
+
+
+async def _write_attempt_rows(session: AsyncSession, settled: list[_Settled]) -> None:
+    """The attempt, invocation and log rows of finished attempts (executemany per table)."""
+    attempt_cols = tuple(settled[0].attempt)
+    await session.execute(
+        update(_att).where(_att.c.id == bindparam("_id")).values({c: bindparam(f"_a_{c}") for c in attempt_cols}),
+        [{"_id": s.claimed.attempt_id, **{f"_a_{c}": s.attempt[c] for c in attempt_cols}} for s in settled])
+    inv_cols = tuple(settled[0].invocation)
+    await session.execute(
+        update(_inv).where(_inv.c.id == bindparam("_id")).values({c: bindparam(f"_i_{c}") for c in inv_cols}),
+        [{"_id": s.claimed.job.invocation_id, **{f"_i_{c}": s.invocation[c] for c in inv_cols}} for s in settled])
+    logs = [row for s in settled for row in s.logs]
+    if logs:
+        await session.execute(insert(InvocationLog), logs)
+
+
+async def _write_successes(session: AsyncSession, queue: JobQueue, owner: str, settled: list[_Settled]) -> None:
+    if not settled:
+        return
+    await _write_attempt_rows(session, settled)
+    await queue.complete_many(session, [s.claimed.job.id for s in settled], owner)
 
 
 def _failure(kind: str, message: str) -> ExecResult:
     return ExecResult(status="failed", error=ErrorInfo(kind, message))
 
 
-def _start_attempt(job: QueueJob, started: Any, node: str) -> Any:
-    async def write(session: AsyncSession) -> None:
-        await session.execute(
-            update(InvocationAttempt)
-            .where(InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.status == "running")
-            .values(status="abandoned", error_type="NodeLost",
-                    error_message="the node running this attempt stopped before it finished")
-        )
-        await session.execute(delete(InvocationAttempt).where(
-            InvocationAttempt.invocation_id == job.invocation_id, InvocationAttempt.attempt == job.attempt))
-        await session.execute(insert(InvocationAttempt), [{
-            "id": new_id(), "invocation_id": job.invocation_id, "attempt": job.attempt, "status": "running",
-            "started_at": started,
-        }])
-        await session.execute(update(Invocation).where(Invocation.id == job.invocation_id)
-                              .values(status="running", attempt=job.attempt, started_at=started, node=node))
-    return write
+def _requeue(claimed: _Claimed, owner: str) -> Any:
+    job = claimed.job
 
-
-def _requeue(job: QueueJob, owner: str) -> Any:
     async def write(session: AsyncSession) -> None:
+        await session.execute(delete(InvocationAttempt).where(InvocationAttempt.id == claimed.attempt_id))
         await session.execute(update(QueueJob).where(QueueJob.id == job.id, QueueJob.lease_owner == owner)
                               .values(status="queued", attempt=QueueJob.attempt - 1, lease_owner=None,
                                       lease_expires_at=None, run_at=utcnow() + timedelta(seconds=0.5)))
+        await session.execute(update(Invocation).where(Invocation.id == job.invocation_id)
+                              .values(status="pending", attempt=job.attempt - 1))
     return write

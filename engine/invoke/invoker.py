@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-from data.batcher import Batcher
+from data.batcher import Batcher, Insert
 from data.db import Database
 from data.models import Invocation, InvocationLog, QueueJob
 from data.types import new_id, utcnow
@@ -109,16 +108,14 @@ class Invoker:
             logs = self._log_rows(request_id, fn.id, 1, result)
             events = self._finished_events(row, logs, final=True)
 
-            async def write(session: AsyncSession) -> None:
-                await session.execute(insert(Invocation), [row])
-                if logs:
-                    await session.execute(insert(InvocationLog), logs)
-
+            ops: list[Insert] = [Insert(Invocation, [row])]
+            if logs:
+                ops.append(Insert(InvocationLog, logs))
             publish = lambda: [self._bus.publish(e) for e in events]  # noqa: E731
             if idempotency_key:  # a repeat must find this record, so wait for the commit
-                await self._batcher.commit(write, on_commit=publish)
+                await self._batcher.commit(ops, on_commit=publish)
             else:
-                self._batcher.submit(write, on_commit=publish)
+                self._batcher.submit(ops, on_commit=publish)
             outcome = Outcome(request_id, spec.version, result)
             if idempotency_key:
                 future.set_result(outcome)
@@ -162,15 +159,12 @@ class Invoker:
             "max_attempts": fn.retry_attempts, "attempt": 0, "created_at": now,
             **self._input_fields(request_id, event),
         }
-        job = QueueJob(invocation_id=request_id, function_id=fn.id, payload={"event": event}, source=source,
-                       max_attempts=fn.retry_attempts, run_at=now + timedelta(seconds=delay_sec))
-
-        async def write(session: AsyncSession) -> None:
-            await session.execute(insert(Invocation), [inv])
-            await self._queue.enqueue(session, job)
-
+        job = {"id": new_id(), "invocation_id": request_id, "function_id": fn.id, "payload": {"event": event},
+               "source": source, "max_attempts": fn.retry_attempts, "run_at": now + timedelta(seconds=delay_sec),
+               "created_at": now}
         try:
-            await self._batcher.commit(write, on_commit=self._queue.notify)
+            await self._batcher.commit([Insert(Invocation, [inv]), Insert(QueueJob, [job])],
+                                       on_commit=self._queue.notify)
         except Exception as exc:
             if idempotency_key and (existing := await self._existing_id(fn.id, idempotency_key)):
                 return existing, False  # a concurrent request with the same key won

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import compileall
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -41,6 +42,8 @@ NOFILE = 256
 FSIZE_MB = 64  # largest file a function may write (also bounds its captured output)
 TMP_MB = 64  # its private /tmp
 EXIT_REPORT_WAIT_SEC = 2.0
+UID_SPAN = 1 << 20
+PREFORK = 2  # blank workers the zygote keeps forked and half-sandboxed, ready for any function  # function uids: sandbox_uid_base + 1 ... + 2^20
 
 
 class ProtocolError(Exception):
@@ -276,6 +279,7 @@ class PythonRuntime:
         self.settings = settings
         self.output_cap = settings.output_cap_bytes
         self.init_timeout_sec = INIT_TIMEOUT_SEC
+        self.prefork = PREFORK
         self.functions_dir = settings.data_dir / "functions"
         self._zygote_user = zygote_user  # run the zygote as another user (exercises the unprivileged path)
         self._zygote: ZygoteClient | None = None
@@ -306,13 +310,22 @@ class PythonRuntime:
             self._zygote.kill(spawn_id)
 
     def uid_for(self, function_id: str) -> int | None:
-        """One uid per function (from sandbox_uid_base + 1; the base itself is the probe's), so workers of
-        different functions can never signal or trace each other. None when the zygote cannot drop uids."""
+        """One uid per function, so workers of different functions can never signal or trace each other
+        nor share RLIMIT_NPROC. Derived from the function id (base + 1 + hash mod 2^20; the base itself is
+        the probe's) rather than counted, so it is stable across restarts and two Nimbus instances on one
+        machine do not hand out the same uids; a collision within this runtime takes the next free one.
+        None when the zygote cannot drop uids."""
         if not self._isolation.uid_drop:
             return None
-        if function_id not in self._uids:
-            self._uids[function_id] = self.settings.sandbox_uid_base + 1 + len(self._uids)
-        return self._uids[function_id]
+        uid = self._uids.get(function_id)
+        if uid is None:
+            digest = int.from_bytes(hashlib.sha256(function_id.encode()).digest()[:8], "big")
+            taken = set(self._uids.values())
+            offset = digest % UID_SPAN
+            while (uid := self.settings.sandbox_uid_base + 1 + offset) in taken:
+                offset = (offset + 1) % UID_SPAN
+            self._uids[function_id] = uid
+        return uid
 
     async def spawn(self, spec: FunctionSpec) -> PythonWorker:
         started = time.perf_counter()
@@ -321,7 +334,7 @@ class PythonRuntime:
         code_dir = await self._ensure_code(spec)
         cfg = {"code": code_dir.name, "uid": self.uid_for(spec.function_id), "memory_mb": spec.memory_mb,
                "cpu_sec": math.ceil(self.init_timeout_sec) + 1, "nofile": NOFILE, "fsize_mb": FSIZE_MB,
-               "tmp_mb": TMP_MB, "network": spec.network}
+               "network": spec.network}
         try:
             spawn_id, sock, exit_fut = await zygote.spawn(cfg)
         except ZygoteDied as exc:
@@ -342,7 +355,8 @@ class PythonRuntime:
         if self._zygote is not None:
             await self._zygote.stop()  # reap the dead one before replacing it
         zygote = ZygoteClient(zygote_python(self.settings), sandbox_root(self.settings), functions_dir(self.settings),
-                              self.settings.sandbox_uid_base, user=self._zygote_user)
+                              self.settings.sandbox_uid_base, tmp_mb=TMP_MB, prefork=self.prefork,
+                              user=self._zygote_user)
         try:
             report = await zygote.start()
         except (ZygoteDied, OSError) as exc:

@@ -57,11 +57,14 @@ async def _wait(sock: socket.socket, *, writable: bool) -> None:
 
 
 class ZygoteClient:
-    def __init__(self, python: str, root: Path, functions: Path, probe_uid: int, *, user: int | None = None) -> None:
+    def __init__(self, python: str, root: Path, functions: Path, probe_uid: int, *, tmp_mb: int = 64,
+                 prefork: int = 2, user: int | None = None) -> None:
         self.python = python
         self.root = root
         self.functions = functions
         self.probe_uid = probe_uid
+        self.tmp_mb = tmp_mb
+        self.prefork = prefork
         self.user = user
         self.report: dict[str, Any] = {}
         self.pid = 0
@@ -82,7 +85,8 @@ class ZygoteClient:
             # A plain exec of a small interpreter: forking the (large, threaded) app is exactly what the
             # zygote exists to avoid. Its own session keeps a terminal's Ctrl-C away from it.
             cmd = [self.python, "-I", str(ZYGOTE_SCRIPT), "--fd", str(theirs.fileno()), "--root", str(self.root),
-                   "--functions", str(self.functions), "--probe-uid", str(self.probe_uid)]
+                   "--functions", str(self.functions), "--probe-uid", str(self.probe_uid),
+                   "--tmp-mb", str(self.tmp_mb), "--prefork", str(self.prefork)]
             self._proc = await asyncio.to_thread(
                 subprocess.Popen, cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, env=ZYGOTE_ENV, start_new_session=True, user=self.user, close_fds=True,

@@ -44,7 +44,7 @@ def _check_env(values: dict[str, str] | None, what: str) -> dict[str, str] | Non
 class _Config(BaseModel):
     """Fields shared by create and update; all optional here, defaults applied on create."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")  # no whitespace stripping: code is data
 
     description: str | None = Field(default=None, max_length=1000)
     tags: list[str] | None = Field(default=None, max_length=32)

@@ -4,6 +4,7 @@ one bad row never costs the others their write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,17 +29,24 @@ async def batcher(db: Database) -> AsyncIterator[Batcher]:
     await running.stop()
 
 
-@pytest.fixture
-def commits(db: Database) -> Iterator[list[str]]:
-    """Every COMMIT the engine performs, in order (a list that tests read)."""
+@contextlib.contextmanager
+def watch_commits(batcher: Batcher) -> Iterator[list[str]]:
+    """Every COMMIT the batcher's write engine performs, in order (a list that tests read)."""
     seen: list[str] = []
 
     def on_commit(_conn: Any) -> None:
         seen.append("commit")
 
-    event.listen(db.engine.sync_engine, "commit", on_commit)
+    engine = batcher.write_engine.sync_engine
+    event.listen(engine, "commit", on_commit)
     yield seen
-    event.remove(db.engine.sync_engine, "commit", on_commit)
+    event.remove(engine, "commit", on_commit)
+
+
+@pytest.fixture
+def commits(batcher: Batcher) -> Iterator[list[str]]:
+    with watch_commits(batcher) as seen:
+        yield seen
 
 
 def setting(key: str, value: Any = 1) -> Insert:
@@ -48,7 +56,7 @@ def setting(key: str, value: Any = 1) -> Insert:
 async def settings_in(db: Database) -> dict[str, Any]:
     async with db.session() as session:
         rows = await session.execute(select(SettingRow.key, SettingRow.value))
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows}
 
 
 async def test_concurrent_commits_share_one_transaction(
@@ -62,14 +70,15 @@ async def test_concurrent_commits_share_one_transaction(
     assert batcher.stats.transactions == len(commits)
 
 
-async def test_a_burst_is_cut_into_batches_of_max_rows(db: Database, commits: list[str]) -> None:
+async def test_a_burst_is_cut_into_batches_of_max_rows(db: Database) -> None:
     batcher = Batcher(db, max_rows=10, max_delay_ms=1000)
     await batcher.start()
-    for i in range(35):
-        batcher.submit(setting(f"key-{i}"))
-
-    async with asyncio.timeout(DEADLINE):
-        await batcher.stop()
+    with watch_commits(batcher) as commits:
+        for i in range(35):
+            batcher.submit(setting(f"key-{i}"))
+        async with asyncio.timeout(DEADLINE):
+            await batcher.flush()
+    await batcher.stop()
 
     assert len(await settings_in(db)) == 35
     assert len(commits) == 4  # 10 + 10 + 10 + 5

@@ -3,11 +3,14 @@ data.models and every later start changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -58,3 +61,40 @@ async def test_a_second_start_changes_nothing_and_keeps_the_data(empty_db: Datab
     assert not [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER", "DROP"))]
     async with empty_db.session() as session:
         assert (await session.execute(select(func.count()).select_from(SettingRow))).scalar_one() == 1
+
+
+async def test_nodes_starting_together_migrate_once(empty_db: Database) -> None:
+    others = [Database(empty_db.url) for _ in range(3)]
+    try:
+        await asyncio.gather(migrate(empty_db), *(migrate(db) for db in others))
+    finally:
+        for db in others:
+            await db.close()
+
+    assert await current_revisions(empty_db) == head_revisions()
+    assert await schema_diffs(empty_db) == []
+
+
+async def test_a_failed_upgrade_leaves_nothing_behind(
+    empty_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_create_index = Operations.create_index
+    calls = 0
+
+    def failing_create_index(self: Operations, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 5:  # part-way through the initial revision
+            raise RuntimeError("disk full")
+        return real_create_index(self, *args, **kwargs)
+
+    monkeypatch.setattr(Operations, "create_index", failing_create_index)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await migrate(empty_db)
+    monkeypatch.undo()
+
+    async with empty_db.engine.connect() as connection:
+        tables = await connection.run_sync(lambda conn: inspect(conn).get_table_names())
+    assert tables == []
+    await migrate(empty_db)  # and the next start succeeds
+    assert await schema_diffs(empty_db) == []

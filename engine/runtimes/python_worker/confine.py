@@ -1,13 +1,12 @@
-"""What the sandbox does, step by step, stdlib only. Owns: the zygote's one-time preparation, the per-worker
-sequence, and the probe that finds out which steps this kernel allows.
+"""The zygote's half of the sandbox, stdlib only: one-time preparation and the probe that finds out which
+steps this kernel allows (the per-worker sequence is in spawn.py).
 
-Preparation (once, in the zygote): a private mount namespace (plus a user namespace when not root) holding a
-read-only tmpfs template root - /usr, /lib*, the interpreter's prefix, a few /etc files, /dev nodes and the
-functions directory at /.functions - and the zygote pivots into it, so no worker ever holds the host's tree.
-Per worker: the zygote unshares a pid namespace, forks (the worker is PID 1 there: killing it kills all the
-function started) and steps back with setns. The worker unshares mount/net/ipc/uts, mounts its private /tmp,
-binds its own code read-only at /var/task, covers /.functions, mounts its /proc, sets rlimits, drops to its
-function's uid, sets its parent-death signal and loads the seccomp filter."""
+Preparation: a private mount namespace (plus a user namespace when not root) holding a read-only tmpfs
+template root - /usr, /lib*, the interpreter's prefix, a few /etc files, /dev nodes and the functions
+directory at /.functions - and the zygote pivots into it, so no worker ever holds the host's tree.
+Workers are forked as PID 1 of a fresh pid namespace: the zygote unshares one, forks, and steps back with
+setns (the unprivileged zygote first makes itself PID 1 of its own namespace so that setns is allowed).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +18,11 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import jail
+import spawn
 
-SANDBOX_ERROR_EXIT = 70
 HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ETC_ENTRIES = ("hosts", "resolv.conf", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf",
                "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "mime.types", "protocols",
@@ -37,15 +35,17 @@ GROUP = "root:x:0:\nnogroup:x:65534:\n"
 class Sandbox:
     """The features this zygote enforces (validated by the probe) plus the compiled seccomp filters."""
 
-    def __init__(self, root: str, functions: str, probe_uid: int) -> None:
+    def __init__(self, root: str, functions: str, probe_uid: int, *, tmp_mb: int = 64) -> None:
         self.root = root
         self.functions = functions
         self.probe_uid = probe_uid
+        self.tmp_mb = tmp_mb
         self.is_root = os.geteuid() == 0
         self.user_ns = self.mount_ns = self.pivoted = False
         self.private_root = self.proc = self.uid_drop = self.rlimits = False
         self.namespaces: list[str] = []
         self.pidns_fd: int | None = None
+        self.host_net_fd: int | None = None  # lets a pre-forked worker give up its netns (network granted)
         self.seccomp: dict[bool, bytes] = {}
         self.nproc: int | None = 128 if self.is_root else None
         self.warnings: list[str] = []
@@ -78,6 +78,9 @@ class Sandbox:
             self.errors["prepare"] = str(exc)
         with contextlib.suppress(OSError):
             self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if self.is_root:  # entering the host's netns again needs privilege over it
+            with contextlib.suppress(OSError):
+                self.host_net_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         if self.mount_ns:
             try:
                 self._build_template()
@@ -152,7 +155,7 @@ class Sandbox:
     def _probe(self) -> None:
         """Run the worker sequence once, leniently, in a throwaway child; enforce exactly what worked."""
         rfd, wfd = os.pipe()
-        pid = self._fork(try_pidns=self.pidns_fd is not None)
+        pid = self.fork(try_pidns=self.pidns_fd is not None)
         if pid == 0:
             os.close(rfd)
             try:
@@ -184,7 +187,7 @@ class Sandbox:
             self.seccomp.clear()
         self._warn()
 
-    def _fork(self, *, try_pidns: bool) -> int:
+    def fork(self, *, try_pidns: bool) -> int:
         """fork(), the child landing as PID 1 of a new pid namespace when asked and possible."""
         if not try_pidns or self.pidns_fd is None:
             return os.fork()
@@ -226,7 +229,8 @@ class Sandbox:
         pidns = "pid" in report["namespaces"]
         if self.pivoted and "mount" in report["namespaces"]:
             try:
-                self._mount_worker_root("/etc", tmp_mb=1, proc=False)
+                spawn.mount_tmp(1)
+                spawn.bind_code("/etc")
                 report["private_root"] = not os.path.exists(self.functions) and not os.listdir("/.functions")
             except OSError as exc:
                 errors["private_root"] = str(exc)
@@ -248,7 +252,7 @@ class Sandbox:
         except (OSError, ValueError) as exc:
             errors["rlimits"] = str(exc)
         try:
-            self._drop_identity(self.probe_uid)
+            spawn.drop_identity(self, self.probe_uid)
             report["uid_drop"] = self.is_root
             with contextlib.suppress(PermissionError):
                 os.setuid(0)
@@ -294,84 +298,3 @@ class Sandbox:
                 "private_root": self.private_root, "proc": self.proc, "uid_drop": self.uid_drop,
                 "seccomp": bool(self.seccomp), "rlimits": self.rlimits, "warnings": self.warnings,
                 "errors": self.errors, "python": sys.version.split()[0], "prefix": self.prefix}
-
-    # -- per worker ----------------------------------------------------------------------------------------
-
-    def fork_worker(self, cfg: dict[str, Any], sock_fd: int, body: Callable[[int, dict[str, Any]], None]) -> int:
-        """Fork one worker (in the zygote); returns its pid. The child never returns from here."""
-        pid = self._fork(try_pidns="pid" in self.namespaces)
-        if pid == 0:
-            self._worker(cfg, sock_fd, body)
-        return pid
-
-    def _worker(self, cfg: dict[str, Any], sock_fd: int, body: Callable[[int, dict[str, Any]], None]) -> NoReturn:
-        try:
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            jail.close_fds({sock_fd})
-            info = self._confine(cfg)
-        except BaseException as exc:
-            _report_error(sock_fd, f"sandbox: {exc}")
-            os._exit(SANDBOX_ERROR_EXIT)
-        try:
-            body(sock_fd, info)
-        finally:
-            os._exit(0)
-
-    def _mount_worker_root(self, code_source: str, *, tmp_mb: int, proc: bool) -> None:
-        jail.mount("tmpfs", "/tmp", "tmpfs", jail.MS_NOSUID | jail.MS_NODEV,
-                   f"mode=1777,size={tmp_mb}m,nr_inodes=16384")
-        jail.bind(code_source, "/var/task")
-        # Other functions' code stays under an empty read-only cover (cheaper than an unmount, which waits
-        # for an RCU grace period); with caps dropped and umount denied it cannot be lifted.
-        jail.mount("tmpfs", "/.functions", "tmpfs", jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC,
-                   "size=4k,mode=0")
-        if proc:
-            jail.mount("proc", "/proc", "proc", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
-
-    def _drop_identity(self, uid: int | None) -> None:
-        if self.is_root and uid is not None:
-            jail.drop_bounding_set()
-            jail.drop_to(uid, uid)
-        elif self.user_ns:
-            jail.drop_bounding_set()
-            jail.drop_capabilities()
-
-    def _confine(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        os.setsid()
-        code = str(cfg["code"])
-        if not code or "/" in code or code.startswith("."):
-            raise ValueError(f"bad code directory name {code!r}")
-        flags = 0
-        for name in ("mount", "net", "ipc", "uts"):
-            if name in self.namespaces and not (name == "net" and cfg.get("network")):
-                flags |= jail.NAMESPACES[name]
-        if flags:
-            jail.unshare(flags)
-        pidns = os.getpid() == 1
-        if self.private_root:
-            self._mount_worker_root(f"/.functions/{code}", tmp_mb=cfg["tmp_mb"], proc=self.proc and pidns)
-            code_root = "/var/task"
-        else:
-            code_root = os.path.join(self.functions, code)
-        os.chdir(code_root)
-        if "uts" in self.namespaces:
-            jail.sethostname("nimbus")
-        jail.set_rlimits(memory_mb=cfg["memory_mb"], cpu_sec=cfg["cpu_sec"], nofile=cfg["nofile"],
-                         nproc=self.nproc if (self.uid_drop or self.user_ns) else None, fsize_mb=cfg["fsize_mb"])
-        self._drop_identity(cfg.get("uid") if self.uid_drop else None)
-        # Set after the uid drop, which clears it: when the zygote dies, so does this worker.
-        jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
-        jail.prctl(jail.PR_SET_NO_NEW_PRIVS, 1)
-        bpf = self.seccomp.get(bool(cfg.get("network")))
-        if bpf:
-            jail.load_seccomp(bpf)
-        return {"pidns": pidns, "code_root": code_root, "python_path": self.python_path,
-                "executable": os.path.join(self.prefix, "bin", "python3")}
-
-
-def _report_error(sock_fd: int, message: str) -> None:
-    body = json.dumps({"t": "sandbox_error", "message": message}).encode()
-    with contextlib.suppress(OSError):
-        os.write(sock_fd, len(body).to_bytes(4, "big") + body)

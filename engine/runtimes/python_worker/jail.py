@@ -6,6 +6,7 @@ cannot import the engine; engine/sandbox.py imports it for detection instead of 
 
 from __future__ import annotations
 
+import array
 import ctypes
 import errno
 import os
@@ -30,6 +31,7 @@ MS_REC, MS_PRIVATE, MS_RELATIME = 1 << 14, 1 << 18, 1 << 21
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -154,6 +156,10 @@ def drop_to(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
     if os.getuid() != uid or os.geteuid() != uid:
         raise OSError(errno.EPERM, "uid drop did not take effect")
+    # The uid change made the process non-dumpable, which hands its /proc/self files to root: the function
+    # could not read its own /proc/self/environ or fd list. Its peers of the same uid live in other pid
+    # namespaces and ptrace is denied by seccomp, so dumpable costs nothing.
+    prctl(PR_SET_DUMPABLE, 1)
 
 
 def map_own_ids() -> None:
@@ -265,6 +271,16 @@ def load_seccomp(bpf: bytes) -> None:
     prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buf))
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+
+
+def recv_fds(sock: socket.socket, bufsize: int, maxfds: int, flags: int) -> tuple[bytes, list[int]]:
+    """socket.recv_fds of 3.11 drops its `flags` argument, so MSG_DONTWAIT would be ignored."""
+    fds = array.array("i")
+    data, ancdata, _, _ = sock.recvmsg(bufsize, socket.CMSG_LEN(maxfds * fds.itemsize), flags)
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 def close_fds(keep: Iterable[int]) -> None:

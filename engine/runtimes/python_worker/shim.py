@@ -131,25 +131,32 @@ def _error(exc: BaseException, roots: tuple[str, ...]) -> dict[str, str]:
 
 
 class Worker:
-    def __init__(self, fd: int, info: dict[str, Any]) -> None:
-        self.conn = Conn(fd)
+    """Built before the worker knows its function (a pre-forked blank builds it while it waits: none of
+    this is function-specific, and doing it early keeps its copy-on-write page faults off the cold start);
+    `serve` then speaks the protocol for one function."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
-        self.roots = (info["code_root"].rstrip("/") + "/",)
         self.reserve: bytearray | None = bytearray(1 << 20)  # freed on MemoryError to report it
         self.loop: asyncio.AbstractEventLoop | None = None
         self.handler: Any = None
         self.memory_mb = 0
         self.name = self.version = ""
         self.logger = logging.getLogger("function")
-
-    def run(self) -> None:
-        memfd = self._capture_output()
+        self.memfd = self._capture_output()
         # A pidfd of ourselves (pid 1 resolves in our own namespace): the app's race-free handle to kill us.
-        pidfd = os.pidfd_open(os.getpid())
-        hello = {"t": "hello", "pid": os.getpid(), "pidns": self.info["pidns"]}
-        self.conn.send(_dumps(hello), [memfd, pidfd])
-        os.close(memfd)
-        os.close(pidfd)
+        self.pidfd = os.pidfd_open(os.getpid())
+        self._isolate_imports()
+
+    def serve(self, fd: int, code_root: str) -> None:
+        self.conn = Conn(fd)
+        self.roots = (code_root.rstrip("/") + "/",)
+        sys.path[0] = code_root
+        importlib.invalidate_caches()
+        hello = {"t": "hello", "pid": os.getpid(), "pidns": os.getpid() == 1}
+        self.conn.send(_dumps(hello), [self.memfd, self.pidfd])
+        os.close(self.memfd)
+        os.close(self.pidfd)
         init = self.conn.recv()
         if init is None or not self._init(init):
             return
@@ -160,7 +167,7 @@ class Worker:
                 self.reserve = None
                 body = self._failure(self._oom(), 0.0, fatal=True)
             self.conn.send(body)
-            if self.info["pidns"]:
+            if os.getpid() == 1:
                 self._reap()
 
     def _capture_output(self) -> int:
@@ -185,7 +192,7 @@ class Worker:
         """Only the function's code and the stdlib are importable; the zygote's own modules (this shim,
         pyseccomp, the venv's finders) are forgotten so a user module of the same name wins."""
         prefix = os.path.realpath(sys.base_prefix)
-        sys.path[:] = [self.info["code_root"], *self.info["python_path"]]
+        sys.path[:] = ["/var/task", *self.info["python_path"]]  # [0] becomes the real code root in serve()
         sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, "__module__", "") in _IMPORT_MODULES]
         sys.path_hooks[:] = [h for h in sys.path_hooks if getattr(h, "__module__", "") in _IMPORT_MODULES]
         sys.path_importer_cache.clear()
@@ -193,7 +200,6 @@ class Worker:
             path = getattr(mod, "__file__", None) or ""
             if name != "__main__" and path and not path.startswith(prefix):
                 del sys.modules[name]
-        importlib.invalidate_caches()
         if os.path.exists(self.info["executable"]):
             sys.executable = self.info["executable"]
 
@@ -210,7 +216,6 @@ class Worker:
         self.logger.handlers[:] = [handler]
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
-        self._isolate_imports()
         module_name, _, func_name = str(msg.get("handler") or "main.handler").rpartition(".")
         error: dict[str, str] | None = None
         try:
@@ -320,5 +325,3 @@ class Worker:
                 return
 
 
-def serve(fd: int, info: dict[str, Any]) -> None:
-    Worker(fd, info).run()

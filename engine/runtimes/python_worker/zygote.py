@@ -4,7 +4,8 @@ forks one sandboxed worker per spawn request. It is a child subreaper and report
 
 Control channel (SOCK_SEQPACKET, one JSON message per packet, inherited as --fd):
   zygote -> app  hello {pid, isolation}
-  app -> zygote  spawn {id, cfg} + the worker's socket end as SCM_RIGHTS
+  app -> zygote  spawn {id, cfg} + the worker's socket end as SCM_RIGHTS; served by a pre-forked "blank"
+                 worker when one waits (see spawn.py), else by a fresh fork; blanks are refilled between bursts
   zygote -> app  exit {id, pid, code, signal, maxrss_kb} | spawn_error {id, message}
   app -> zygote  kill {id};  EOF = shut down: every worker is killed (each also has a parent-death signal).
 The zygote never sees a function's env vars or secrets: those go to the worker over its own socket.
@@ -14,7 +15,6 @@ The zygote never sees a function's env vars or secrets: those go to the worker o
 from __future__ import annotations
 
 import argparse
-import array
 import contextlib
 import gc
 import importlib
@@ -28,9 +28,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `-I` leaves the script's dir off sys.path
 
-import confine  # noqa: E402
-import jail  # noqa: E402
-import shim  # noqa: E402
+import confine
+import jail
+import spawn
 
 # Modules functions commonly import: loaded once here, shared copy-on-write by every worker.
 PRELOAD = ("base64", "collections", "csv", "dataclasses", "datetime", "decimal", "enum", "functools",
@@ -39,20 +39,12 @@ PRELOAD = ("base64", "collections", "csv", "dataclasses", "datetime", "decimal",
            "concurrent.futures", "email.utils", "http", "html", "unicodedata", "bisect", "heapq")
 
 
-def recv_fds(sock: socket.socket, bufsize: int, maxfds: int, flags: int) -> tuple[bytes, list[int]]:
-    """socket.recv_fds of 3.11 drops its `flags` argument, so MSG_DONTWAIT would be ignored."""
-    fds = array.array("i")
-    data, ancdata, _, _ = sock.recvmsg(bufsize, socket.CMSG_LEN(maxfds * fds.itemsize), flags)
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    return data, list(fds)
-
-
 class Zygote:
-    def __init__(self, ctl: socket.socket, sandbox: confine.Sandbox) -> None:
+    def __init__(self, ctl: socket.socket, sandbox: confine.Sandbox, prefork: int) -> None:
         self.ctl = ctl
         self.sandbox = sandbox
+        self.prefork = prefork
+        self.blanks: list[tuple[int, socket.socket]] = []  # pre-forked workers waiting for a function
         self.pid = os.getpid()
         self.children: dict[int, int] = {}  # worker pid -> spawn id
         self.by_id: dict[int, int] = {}
@@ -69,6 +61,7 @@ class Zygote:
         sel.register(self.ctl, selectors.EVENT_READ, "ctl")
         sel.register(wake_r, selectors.EVENT_READ, "sig")
         self.send({"t": "hello", "pid": self.pid, "isolation": self.sandbox.report()})
+        self.replenish()
         try:
             while True:
                 for key, _ in sel.select():
@@ -85,8 +78,9 @@ class Zygote:
     def on_control(self) -> bool:
         while True:
             try:
-                data, fds = recv_fds(self.ctl, 1 << 16, 4, socket.MSG_DONTWAIT)
+                data, fds = jail.recv_fds(self.ctl, 1 << 16, 4, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
+                self.replenish()  # between bursts, never while a request waits
                 return True
             except OSError:
                 return False
@@ -114,15 +108,36 @@ class Zygote:
 
     def spawn(self, spawn_id: int, cfg: dict[str, Any], fd: int) -> None:
         try:
-            pid = self.sandbox.fork_worker(cfg, fd, shim.serve)
+            pid = self.assign_blank(cfg, fd)
+            if pid is None:
+                pid = spawn.fork_worker(self.sandbox, cfg, fd)
         except OSError as exc:
             self.send({"t": "spawn_error", "id": spawn_id, "message": f"fork failed: {exc}"})
             return
         finally:
-            if os.getpid() == self.pid:
-                os.close(fd)
+            os.close(fd)  # a forked child never comes back here
         self.children[pid] = spawn_id
         self.by_id[spawn_id] = pid
+
+    def assign_blank(self, cfg: dict[str, Any], fd: int) -> int | None:
+        data = json.dumps(cfg).encode()
+        while self.blanks:
+            pid, chan = self.blanks.pop(0)
+            try:
+                socket.send_fds(chan, [data], [fd])
+                return pid
+            except OSError:
+                continue  # it died while waiting; the reaper collects it
+            finally:
+                chan.close()
+        return None
+
+    def replenish(self) -> None:
+        while len(self.blanks) < self.prefork:
+            try:
+                self.blanks.append(spawn.fork_blank(self.sandbox))
+            except OSError:
+                return
 
     def reap(self) -> None:
         while True:
@@ -133,6 +148,9 @@ class Zygote:
             if pid == 0:
                 return
             spawn_id = self.children.pop(pid, None)
+            for blank in [b for b in self.blanks if b[0] == pid]:
+                self.blanks.remove(blank)
+                blank[1].close()
             if spawn_id is None:
                 continue  # an orphan of some worker, reparented to us as the subreaper
             self.by_id.pop(spawn_id, None)
@@ -142,7 +160,7 @@ class Zygote:
                        "maxrss_kb": usage.ru_maxrss})
 
     def shutdown(self) -> None:
-        for pid in list(self.children):
+        for pid in list(self.children) + [pid for pid, _ in self.blanks]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -153,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", required=True)
     parser.add_argument("--functions", required=True)
     parser.add_argument("--probe-uid", type=int, default=61000)
+    parser.add_argument("--tmp-mb", type=int, default=64)
+    parser.add_argument("--prefork", type=int, default=2)
     parser.add_argument("--probe", action="store_true")
     args = parser.parse_args(argv)
     with contextlib.suppress(OSError):
         jail.set_subreaper()
-    sandbox = confine.Sandbox(args.root, args.functions, args.probe_uid)
+    sandbox = confine.Sandbox(args.root, args.functions, args.probe_uid, tmp_mb=args.tmp_mb)
     sandbox.prepare()
     if args.probe:
         print(json.dumps(sandbox.report()))
@@ -171,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     ctl = socket.socket(fileno=args.fd)
     ctl.setblocking(True)
-    Zygote(ctl, sandbox).serve()
+    Zygote(ctl, sandbox, max(0, args.prefork)).serve()
     return 0
 
 
