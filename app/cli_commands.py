@@ -109,7 +109,8 @@ def invoke(
 def _log_line(entry: dict[str, Any]) -> str:
     return (
         f"{fmt_time(entry.get('created_at'))}  {str(entry.get('level', '')).upper():<5}  "
-        f"{str(entry.get('invocation_id', ''))[:8]}  {str(entry.get('message', '')).rstrip()}"
+        # Invocation ids are UUIDv7: the head is a timestamp shared by neighbours, the tail tells them apart.
+        f"{str(entry.get('invocation_id', ''))[-8:]}  {str(entry.get('message', '')).rstrip()}"
     )
 
 
@@ -121,7 +122,8 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new entries (Ctrl-C stops).")
     ] = False,
 ) -> None:
-    """Print a function's recent log entries, oldest first."""
+    """Print a function's recent log entries, oldest first (-o json: the API's page; with --follow, one
+    JSON object per line)."""
     st = state(ctx)
     path = f"/api/v1/functions/{path_part(name)}/logs"
     as_json = st.output is Output.json
@@ -129,9 +131,11 @@ def logs(
     def emit(entry: dict[str, Any]) -> None:
         typer.echo(json.dumps(entry) if as_json else _log_line(entry))
 
-    recent = list(
-        reversed(st.client.get(path, params={"limit": limit})["logs"])
-    )  # the API gives newest first
+    page = st.client.get(path, params={"limit": limit})
+    if as_json and not follow:
+        print_json(page)
+        return
+    recent = list(reversed(page["logs"]))  # the API gives newest first
     for entry in recent:
         emit(entry)
     if not follow:

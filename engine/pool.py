@@ -51,6 +51,7 @@ class _Pool:
     cold_starts: int = 0
     invocations: int = 0
     min_warm: int = 0
+    last_used: float = field(default_factory=time.monotonic)
 
 
 class WorkerPool:
@@ -195,8 +196,9 @@ class WorkerPool:
     async def _release(self, pool: _Pool, worker: Worker) -> None:
         fid, gen = self._born.get(id(worker), ("", -1))
         current = self._generation.get(fid, 0) == gen and self._pools.get(pool.spec.pool_key) is pool
+        pool.last_used = time.monotonic()
         if worker.alive and current and not self._stopping:
-            pool.idle.append(_Idle(worker, time.monotonic()))
+            pool.idle.append(_Idle(worker, pool.last_used))
         else:
             await self._discard(worker)
 
@@ -219,8 +221,9 @@ class WorkerPool:
         missing = pool.min_warm - sum(1 for i in pool.idle if i.worker.alive) - pool.spawning
         if missing <= 0:
             return 0
-        results = await asyncio.gather(*(self._spawn(pool, runtime) for _ in range(missing)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._spawn(pool, runtime) for _ in range(missing)), return_exceptions=True
+        )
         started = 0
         for res in results:
             if isinstance(res, BaseException):
@@ -250,7 +253,8 @@ class WorkerPool:
         return len(closing)
 
     async def reap_idle(self) -> int:
-        """Close idle workers past keep-alive (keeping each pool's prewarm floor) and dead ones."""
+        """Close idle workers past keep-alive (keeping each pool's prewarm floor) and dead ones; forget
+        pools left empty for a keep-alive period (old versions, changed env)."""
         now, closing = time.monotonic(), []
         for pool in self._pools.values():
             alive = [i for i in pool.idle if i.worker.alive]
@@ -260,6 +264,10 @@ class WorkerPool:
             closing += [i.worker for i in expired]
             gone = {id(i) for i in expired}
             pool.idle = [i for i in alive if id(i) not in gone]
+        for key, pool in list(self._pools.items()):
+            empty = not (pool.idle or pool.busy or pool.spawning or pool.min_warm)
+            if empty and now - pool.last_used >= self.settings.keep_alive_sec:
+                del self._pools[key]
         for worker in closing:
             await self._discard(worker)
         return len(closing)
@@ -285,11 +293,22 @@ class WorkerPool:
     # -- observation ----------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {key: {"function_id": p.spec.function_id, "name": p.spec.name, "version": p.spec.version,
-                      "runtime": p.spec.runtime, "idle": len(p.idle), "busy": p.busy, "spawning": p.spawning,
-                      "spawned": p.spawned, "cold_starts": p.cold_starts, "invocations": p.invocations,
-                      "min_warm": p.min_warm}
-                for key, p in self._pools.items()}
+        return {
+            key: {
+                "function_id": p.spec.function_id,
+                "name": p.spec.name,
+                "version": p.spec.version,
+                "runtime": p.spec.runtime,
+                "idle": len(p.idle),
+                "busy": p.busy,
+                "spawning": p.spawning,
+                "spawned": p.spawned,
+                "cold_starts": p.cold_starts,
+                "invocations": p.invocations,
+                "min_warm": p.min_warm,
+            }
+            for key, p in self._pools.items()
+        }
 
     @property
     def waiting(self) -> int:

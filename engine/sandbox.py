@@ -31,9 +31,25 @@ from engine.runtimes.python_worker.jail import (
     unshare,
 )
 
-__all__ = ["NAMESPACES", "ZYGOTE_ENV", "ZYGOTE_SCRIPT", "ExitStatus", "build_seccomp", "describe_death",
-           "detect_isolation", "drop_to", "functions_dir", "isolation_from_report", "load_seccomp", "mount", "prctl",
-           "sandbox_root", "set_rlimits", "unshare", "zygote_python"]
+__all__ = [
+    "NAMESPACES",
+    "ZYGOTE_ENV",
+    "ZYGOTE_SCRIPT",
+    "ExitStatus",
+    "build_seccomp",
+    "describe_death",
+    "detect_isolation",
+    "drop_to",
+    "functions_dir",
+    "isolation_from_report",
+    "load_seccomp",
+    "mount",
+    "prctl",
+    "sandbox_root",
+    "set_rlimits",
+    "unshare",
+    "zygote_python",
+]
 
 ZYGOTE_SCRIPT = Path(__file__).resolve().parent / "runtimes" / "python_worker" / "zygote.py"
 # The zygote's environment ends up in every worker's memory: give it nothing of the app's.
@@ -65,10 +81,22 @@ def functions_dir(settings: Settings) -> Path:
 def detect_isolation(settings: Settings, *, timeout: float = 60.0) -> Isolation:
     """Probe this machine: run the zygote's preparation and worker sequence in a throwaway process
     (`zygote.py --probe`) and report what actually held. Blocking; call at start or from a thread."""
-    cmd = [zygote_python(settings), "-I", str(ZYGOTE_SCRIPT), "--probe", "--root", str(sandbox_root(settings)),
-           "--functions", str(functions_dir(settings)), "--probe-uid", str(settings.sandbox_uid_base)]
+    cmd = [
+        zygote_python(settings),
+        "-I",
+        str(ZYGOTE_SCRIPT),
+        "--probe",
+        "--root",
+        str(sandbox_root(settings)),
+        "--functions",
+        str(functions_dir(settings)),
+        "--probe-uid",
+        str(settings.sandbox_uid_base),
+    ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ZYGOTE_ENV, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=ZYGOTE_ENV, check=False
+        )
         report = json.loads(done.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
         return Isolation(level="degraded", rlimits=False, warnings=(f"sandbox probe failed: {exc}",))
@@ -91,8 +119,15 @@ def isolation_from_report(report: Mapping[str, Any]) -> Isolation:
     warnings = [str(w) for w in report.get("warnings", ())]
     if level == "degraded" and not any("degraded" in w for w in warnings):
         warnings.insert(0, "sandbox degraded: only rlimits, a process group and a clean environment apply")
-    return Isolation(level=level, namespaces=namespaces, uid_drop=uid_drop, rlimits=rlimits,
-                     seccomp=bool(report.get("seccomp")), private_root=private_root, warnings=tuple(warnings))
+    return Isolation(
+        level=level,
+        namespaces=namespaces,
+        uid_drop=uid_drop,
+        rlimits=rlimits,
+        seccomp=bool(report.get("seccomp")),
+        private_root=private_root,
+        warnings=tuple(warnings),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,5 +163,7 @@ def describe_death(status: ExitStatus, memory_mb: int, output_tail: str = "") ->
     abnormal = status.signal is not None or (status.code not in (None, 0))
     near_limit = memory_mb > 0 and status.maxrss_kb * 1024 >= 0.9 * memory_mb * 1024 * 1024
     if abnormal and (near_limit or any(s in output_tail for s in _MEMORY_SIGNS)):
-        return ErrorInfo("MemoryLimitExceeded", f"memory limit exceeded ({memory_mb} MB); worker {status.describe()}")
+        return ErrorInfo(
+            "MemoryLimitExceeded", f"memory limit exceeded ({memory_mb} MB); worker {status.describe()}"
+        )
     return ErrorInfo("WorkerCrashed", f"worker {status.describe()}")

@@ -57,8 +57,17 @@ async def _wait(sock: socket.socket, *, writable: bool) -> None:
 
 
 class ZygoteClient:
-    def __init__(self, python: str, root: Path, functions: Path, probe_uid: int, *, tmp_mb: int = 64,
-                 prefork: int = 2, user: int | None = None) -> None:
+    def __init__(
+        self,
+        python: str,
+        root: Path,
+        functions: Path,
+        probe_uid: int,
+        *,
+        tmp_mb: int = 64,
+        prefork: int = 2,
+        user: int | None = None,
+    ) -> None:
         self.python = python
         self.root = root
         self.functions = functions
@@ -84,12 +93,37 @@ class ZygoteClient:
         try:
             # A plain exec of a small interpreter: forking the (large, threaded) app is exactly what the
             # zygote exists to avoid. Its own session keeps a terminal's Ctrl-C away from it.
-            cmd = [self.python, "-I", str(ZYGOTE_SCRIPT), "--fd", str(theirs.fileno()), "--root", str(self.root),
-                   "--functions", str(self.functions), "--probe-uid", str(self.probe_uid),
-                   "--tmp-mb", str(self.tmp_mb), "--prefork", str(self.prefork)]
+            cmd = [
+                self.python,
+                "-I",
+                str(ZYGOTE_SCRIPT),
+                "--fd",
+                str(theirs.fileno()),
+                "--root",
+                str(self.root),
+                "--functions",
+                str(self.functions),
+                "--probe-uid",
+                str(self.probe_uid),
+                "--tmp-mb",
+                str(self.tmp_mb),
+                "--prefork",
+                str(self.prefork),
+            ]
             self._proc = await asyncio.to_thread(
-                subprocess.Popen, cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, env=ZYGOTE_ENV, start_new_session=True, user=self.user, close_fds=True,
+                subprocess.Popen,
+                cmd,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=ZYGOTE_ENV,
+                start_new_session=True,
+                close_fds=True,
+                **(
+                    {"user": self.user, "group": self.user, "extra_groups": []}
+                    if self.user is not None
+                    else {}
+                ),
             )
         finally:
             theirs.close()
@@ -182,9 +216,14 @@ class ZygoteClient:
             elif kind in ("exit", "spawn_error"):
                 fut = self._exits.pop(int(msg.get("id", -1)), None)
                 if fut is not None and not fut.done():
-                    fut.set_result(ExitStatus(code=msg.get("code"), signal=msg.get("signal"),
-                                              maxrss_kb=int(msg.get("maxrss_kb") or 0),
-                                              lost=str(msg.get("message", ""))))
+                    fut.set_result(
+                        ExitStatus(
+                            code=msg.get("code"),
+                            signal=msg.get("signal"),
+                            maxrss_kb=int(msg.get("maxrss_kb") or 0),
+                            lost=str(msg.get("message", "")),
+                        )
+                    )
 
     def _close(self, reason: ZygoteDied) -> None:
         sock, self._sock = self._sock, None

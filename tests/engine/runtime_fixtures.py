@@ -1,5 +1,6 @@
-"""Fixtures for the Python runtime, sandbox and pool tests: real zygote, real sandboxed workers, a temp
-data dir per test. Import the fixtures into a test module with `from tests.engine.runtime_fixtures import *`."""
+"""Fixtures for the Python runtime, sandbox and pool tests: real zygote, real sandboxed workers, a temp data
+dir per test. A test module takes the fixtures with `from tests.engine.runtime_fixtures import *` and the
+helpers (spec, ctx, make_settings, needs_root) by name."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from engine.pool import WorkerPool
 from engine.runtimes.base import FunctionSpec, InvokeContext
 from engine.runtimes.python import PythonRuntime
 
-__all__ = ["ctx", "make_settings", "needs_root", "pool", "runtime", "settings", "spec"]
+__all__ = ["pool", "runtime", "settings"]  # the fixtures
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop and the full sandbox need root")
 
@@ -28,13 +29,22 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def spec(code: str, *, handler: str = "main.handler", files: dict[str, str] | None = None,
-         **fields: Any) -> FunctionSpec:
+def spec(
+    code: str, *, handler: str = "main.handler", files: dict[str, str] | None = None, **fields: Any
+) -> FunctionSpec:
     """A python FunctionSpec whose main.py is `code` (dedented); each call is a new function id."""
     all_files = {"main.py": textwrap.dedent(code)} | (files or {})
-    values: dict[str, Any] = {"function_id": uuid.uuid4().hex, "name": "fn", "version": "$LATEST",
-                              "runtime": "python", "handler": handler, "files": all_files,
-                              "code_hash": uuid.uuid4().hex, "memory_mb": 128, "timeout_sec": 5}
+    values: dict[str, Any] = {
+        "function_id": uuid.uuid4().hex,
+        "name": "fn",
+        "version": "$LATEST",
+        "runtime": "python",
+        "handler": handler,
+        "files": all_files,
+        "code_hash": uuid.uuid4().hex,
+        "memory_mb": 128,
+        "timeout_sec": 5,
+    }
     values.update(fields)
     return FunctionSpec(**values)
 

@@ -12,7 +12,8 @@ import pytest
 from engine.config import Settings
 from engine.runtimes.base import InitError
 from engine.runtimes.python import PythonRuntime
-from tests.engine.runtime_fixtures import ctx, make_settings, runtime, settings, spec  # noqa: F401
+from tests.engine.runtime_fixtures import *  # noqa: F403
+from tests.engine.runtime_fixtures import ctx, make_settings, spec
 
 
 async def run_once(rt: PythonRuntime, code: str, event: object = None, timeout: float = 5, **fields: object):
@@ -24,7 +25,9 @@ async def run_once(rt: PythonRuntime, code: str, event: object = None, timeout: 
 
 
 async def test_handler_result_logs_and_context_reach_the_caller(runtime: PythonRuntime) -> None:
-    worker = await runtime.spawn(spec("""
+    worker = await runtime.spawn(
+        spec(
+            """
         import sys
         def handler(event, context):
             print("to stdout")
@@ -34,7 +37,11 @@ async def test_handler_result_logs_and_context_reach_the_caller(runtime: PythonR
                     "version": context.function_version, "memory": context.memory_limit_in_mb,
                     "source": context.source, "attempt": context.attempt,
                     "remaining": context.get_remaining_time_in_millis()}
-    """, name="greeter", memory_mb=192))
+    """,
+            name="greeter",
+            memory_mb=192,
+        )
+    )
     res = await worker.invoke({"x": 1}, ctx(timeout=3, request_id="req-1", source="cron", attempt=2))
     await worker.close()
     assert res.status == "success" and res.error is None
@@ -47,8 +54,9 @@ async def test_handler_result_logs_and_context_reach_the_caller(runtime: PythonR
 
 
 async def test_worker_keeps_module_state_between_invocations(runtime: PythonRuntime) -> None:
-    worker = await runtime.spawn(spec("COUNT = 0\ndef handler(e, c):\n    global COUNT\n    COUNT += 1\n"
-                                      "    return COUNT\n"))
+    worker = await runtime.spawn(
+        spec("COUNT = 0\ndef handler(e, c):\n    global COUNT\n    COUNT += 1\n    return COUNT\n")
+    )
     results = [(await worker.invoke(None, ctx())).result for _ in range(3)]
     await worker.close()
     assert results == [1, 2, 3]
@@ -56,23 +64,30 @@ async def test_worker_keeps_module_state_between_invocations(runtime: PythonRunt
 
 
 async def test_async_handler_is_awaited(runtime: PythonRuntime) -> None:
-    res = await run_once(runtime, """
+    res = await run_once(
+        runtime,
+        """
         import asyncio
         async def handler(event, context):
             await asyncio.sleep(0.01)
             return event * 2
-    """, event=21)
+    """,
+        event=21,
+    )
     assert res.result == 42
 
 
 async def test_user_exception_carries_only_the_users_traceback(runtime: PythonRuntime) -> None:
-    res = await run_once(runtime, """
+    res = await run_once(
+        runtime,
+        """
         import json
         def helper(text):
             return json.loads(text)
         def handler(event, context):
             return helper("{not json")
-    """)
+    """,
+    )
     assert res.status == "failed" and res.error is not None
     assert res.error.type == "JSONDecodeError" and "Expecting property name" in res.error.message
     stack = res.error.stack
@@ -93,13 +108,16 @@ async def test_output_over_the_cap_is_truncated_with_a_marker(tmp_path) -> None:
 
 
 async def test_fd_level_writes_and_subprocess_output_are_captured(runtime: PythonRuntime) -> None:
-    res = await run_once(runtime, """
+    res = await run_once(
+        runtime,
+        """
         import os, subprocess
         def handler(event, context):
             os.write(1, b"raw fd write\\n")
             subprocess.run(["/bin/echo", "from a child"], check=True)
             return None
-    """)
+    """,
+    )
     assert res.logs == "raw fd write\nfrom a child\n", res.logs
 
 
@@ -112,11 +130,18 @@ async def test_each_invocation_gets_only_its_own_output(runtime: PythonRuntime) 
 
 async def test_syntax_error_is_an_init_error_with_the_users_location(runtime: PythonRuntime) -> None:
     with pytest.raises(InitError) as caught:
-        await runtime.spawn(spec("print('loading')\nimport broken\n",
-                                 files={"broken.py": "x = 1\ndef handler(event, context)\n    return 1\n"}))
+        await runtime.spawn(
+            spec(
+                "print('loading')\nimport broken\n",
+                files={"broken.py": "x = 1\ndef handler(event, context)\n    return 1\n"},
+            )
+        )
     info = caught.value.info
     assert info.type == "SyntaxError" and info.message.startswith("expected ':'")
-    assert 'File "/var/task/main.py", line 2' in info.stack and 'File "/var/task/broken.py", line 2' in info.stack
+    assert (
+        'File "/var/task/main.py", line 2' in info.stack
+        and 'File "/var/task/broken.py", line 2' in info.stack
+    )
     assert "shim" not in info.stack and "importlib" not in info.stack
     assert caught.value.logs == "loading\n" and caught.value.init_ms is not None
 
@@ -130,8 +155,12 @@ async def test_missing_handler_is_an_init_error(runtime: PythonRuntime) -> None:
 
 async def test_failing_import_is_an_init_error_with_the_users_traceback(runtime: PythonRuntime) -> None:
     with pytest.raises(InitError) as caught:
-        await runtime.spawn(spec("import helpers\ndef handler(e, c):\n    return 1\n",
-                                 files={"helpers.py": "import no_such_module\n"}))
+        await runtime.spawn(
+            spec(
+                "import helpers\ndef handler(e, c):\n    return 1\n",
+                files={"helpers.py": "import no_such_module\n"},
+            )
+        )
     info = caught.value.info
     assert info.type == "ModuleNotFoundError" and "no_such_module" in info.message
     assert 'File "/var/task/main.py", line 1' in info.stack and 'File "/var/task/helpers.py"' in info.stack
@@ -139,12 +168,18 @@ async def test_failing_import_is_an_init_error_with_the_users_traceback(runtime:
 
 
 async def test_handler_in_a_named_module_is_found(runtime: PythonRuntime) -> None:
-    res = await run_once(runtime, "", handler="api.entry", files={"api.py": "def entry(e, c):\n    return 'api'\n"})
+    res = await run_once(
+        runtime, "", handler="api.entry", files={"api.py": "def entry(e, c):\n    return 'api'\n"}
+    )
     assert res.result == "api"
 
 
-async def test_result_that_is_not_json_is_a_serialization_error_and_worker_survives(runtime: PythonRuntime) -> None:
-    worker = await runtime.spawn(spec("def handler(event, context):\n    return {1, 2} if event else 'fine'\n"))
+async def test_result_that_is_not_json_is_a_serialization_error_and_worker_survives(
+    runtime: PythonRuntime,
+) -> None:
+    worker = await runtime.spawn(
+        spec("def handler(event, context):\n    return {1, 2} if event else 'fine'\n")
+    )
     bad = await worker.invoke(True, ctx())
     good = await worker.invoke(False, ctx())
     await worker.close()
@@ -172,7 +207,8 @@ async def test_exiting_worker_reports_its_exit_code(runtime: PythonRuntime) -> N
 
 
 async def test_oversized_frame_from_the_worker_is_a_protocol_error(runtime: PythonRuntime) -> None:
-    worker = await runtime.spawn(spec("""
+    worker = await runtime.spawn(
+        spec("""
         import os, stat
         def handler(event, context):
             for fd in range(3, 64):
@@ -182,7 +218,8 @@ async def test_oversized_frame_from_the_worker_is_a_protocol_error(runtime: Pyth
                 except OSError:
                     pass
             return None
-    """))
+    """)
+    )
     res = await worker.invoke(None, ctx())
     assert res.status == "failed" and res.error is not None and res.error.type == "ProtocolError"
     assert not worker.alive
@@ -192,12 +229,16 @@ async def test_oversized_frame_from_the_worker_is_a_protocol_error(runtime: Pyth
 
 
 async def test_timeout_keeps_the_output_printed_before_the_kill(runtime: PythonRuntime) -> None:
-    res = await run_once(runtime, """
+    res = await run_once(
+        runtime,
+        """
         import time
         def handler(e, c):
             print("started", flush=True)
             time.sleep(10)
-    """, timeout=0.3)
+    """,
+        timeout=0.3,
+    )
     assert res.status == "timeout" and res.logs == "started\n"
 
 
@@ -219,3 +260,9 @@ async def test_stop_kills_every_worker(settings: Settings) -> None:
     await rt.stop()
     assert await asyncio.wait_for(worker.wait_exit(), 2) is not None
     await worker.close()
+
+
+async def test_unusable_environment_variable_is_an_init_error(runtime: PythonRuntime) -> None:
+    with pytest.raises(InitError) as caught:
+        await runtime.spawn(spec("def handler(e, c):\n    return 1\n", env={"BAD": "nul\0byte"}))
+    assert caught.value.info.type == "ValueError"

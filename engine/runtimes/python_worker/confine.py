@@ -11,6 +11,7 @@ setns (the unprivileged zygote first makes itself PID 1 of its own namespace so 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -24,11 +25,27 @@ import jail
 import spawn
 
 HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
-ETC_ENTRIES = ("hosts", "resolv.conf", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf",
-               "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "mime.types", "protocols",
-               "services", "gai.conf", "host.conf")
+ETC_ENTRIES = (
+    "hosts",
+    "resolv.conf",
+    "nsswitch.conf",
+    "localtime",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "mime.types",
+    "protocols",
+    "services",
+    "gai.conf",
+    "host.conf",
+)
 DEVICES = ("null", "zero", "full", "random", "urandom")
-PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+PASSWD = (
+    "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+)
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
@@ -43,6 +60,7 @@ class Sandbox:
         self.is_root = os.geteuid() == 0
         self.user_ns = self.mount_ns = self.pivoted = False
         self.private_root = self.proc = self.uid_drop = self.rlimits = False
+        self.stdlib_closed: list[str] = []
         self.namespaces: list[str] = []
         self.pidns_fd: int | None = None
         self.host_net_fd: int | None = None  # lets a pre-forked worker give up its netns (network granted)
@@ -52,7 +70,11 @@ class Sandbox:
         self.errors: dict[str, str] = {}
         # The worker sees the stdlib of the interpreter it was forked from, never the venv's packages.
         self.prefix = os.path.realpath(sys.base_prefix)
-        self.python_path = [p for p in sys.path if p.startswith(self.prefix) and "site-packages" not in p]
+        self.python_path = [
+            p
+            for p in sys.path
+            if p.startswith(self.prefix) and not p.endswith(("site-packages", "dist-packages"))
+        ]
 
     # -- one-time preparation, in the zygote -----------------------------------------------------------
 
@@ -95,20 +117,31 @@ class Sandbox:
 
     def _enter_user_namespace(self) -> None:
         """Unprivileged: a user namespace gives us mount (and maybe pid) namespaces. With a pid namespace
-        the zygote forks once to become its PID 1, so it may later setns() back into it after each spawn."""
+        the zygote forks once to become its PID 1, so it may later setns() back into it after each spawn.
+        Tried first in a throwaway child: a half-made user namespace (unshared, not mapped) cannot be left."""
         self.nproc = jail.count_processes(os.getuid()) + 256
-        try:
-            jail.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS | jail.CLONE_NEWPID)
-            new_pid = True
-        except OSError:
-            jail.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS)
-            new_pid = False
+        flags = next(
+            (
+                f
+                for f in (
+                    jail.CLONE_NEWUSER | jail.CLONE_NEWNS | jail.CLONE_NEWPID,
+                    jail.CLONE_NEWUSER | jail.CLONE_NEWNS,
+                )
+                if _works_in_child(f)
+            ),
+            None,
+        )
+        if flags is None:
+            raise OSError(errno.EPERM, "unprivileged user namespaces are not available")
+        jail.unshare(flags)
         jail.map_own_ids()
         self.user_ns = True
-        if new_pid and os.fork() != 0:
-            _, status = os.waitpid(-1, 0)  # the process the app started stays as a shell around the zygote
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        if new_pid:
+        if flags & jail.CLONE_NEWPID:
+            pid = os.fork()
+            if pid != 0:
+                # The process the app started stays outside as a shell around the zygote, exiting as it does.
+                _, status = os.waitpid(pid, 0)
+                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
             jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
 
     def _build_template(self) -> None:
@@ -122,7 +155,7 @@ class Sandbox:
         for name, text in (("passwd", PASSWD), ("group", GROUP)):
             with open(f"{r}/etc/{name}", "w") as fh:
                 fh.write(text)
-        if not self.prefix.startswith("/usr/"):
+        if not any(self.prefix == f"/{d}" or self.prefix.startswith(f"/{d}/") for d in HOST_DIRS):
             # The interpreter may live under /root (mode 0700): parents are created here with 0755, so only
             # the prefix itself becomes reachable by the function's uid.
             os.makedirs(r + self.prefix, 0o755, exist_ok=True)
@@ -131,8 +164,13 @@ class Sandbox:
         for name in DEVICES:
             open(f"{r}/dev/{name}", "w").close()
             jail.bind(f"/dev/{name}", f"{r}/dev/{name}", readonly=False)
-        for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("shm", "/tmp")):
+        for link, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("shm", "/tmp"),
+        ):
             os.symlink(target, f"{r}/dev/{link}")
         for name in ("tmp", "proc", "var", "var/task", ".functions"):
             os.mkdir(f"{r}/{name}", 0o755)
@@ -183,6 +221,7 @@ class Sandbox:
         self.proc = bool(found.get("proc"))
         self.uid_drop = bool(found.get("uid_drop"))
         self.rlimits = bool(found.get("rlimits"))
+        self.stdlib_closed = list(found.get("stdlib_closed", []))
         if not found.get("seccomp"):
             self.seccomp.clear()
         self._warn()
@@ -254,12 +293,16 @@ class Sandbox:
         try:
             spawn.drop_identity(self, self.probe_uid)
             report["uid_drop"] = self.is_root
-            with contextlib.suppress(PermissionError):
+            with contextlib.suppress(OSError):  # EPERM; EINVAL in a user namespace (0 is unmapped)
                 os.setuid(0)
                 report["uid_drop"] = False
                 errors["uid_drop"] = "could regain uid 0"
         except OSError as exc:
             errors["identity"] = str(exc)
+        # Workers import lazily from the stdlib after the drop: its directories must be open to any uid.
+        closed = [p for p in self.python_path if os.path.isdir(p) and not os.access(p, os.R_OK | os.X_OK)]
+        if closed:
+            report["stdlib_closed"] = closed
         if False in self.seccomp:
             try:
                 jail.load_seccomp(self.seccomp[False])
@@ -282,9 +325,17 @@ class Sandbox:
                 w.append("unprivileged user namespaces are unavailable")
         for name in ("mount", "pid", "net"):
             if name not in self.namespaces:
-                w.append(f"no {name} namespace" + (": functions can reach the network" if name == "net" else ""))
+                w.append(
+                    f"no {name} namespace" + (": functions can reach the network" if name == "net" else "")
+                )
         if not self.private_root:
             w.append("no private root: functions can read any file their uid can read")
+        if self.stdlib_closed:
+            w.append(
+                "the interpreter's stdlib is not readable by function uids"
+                f" ({', '.join(self.stdlib_closed)}): imports will fail; set NIMBUS_PYTHON_EXECUTABLE"
+                " to an interpreter outside /root"
+            )
         if self.is_root and not self.uid_drop:
             w.append("uid drop failed: functions would run as root")
         if not self.seccomp:
@@ -293,8 +344,30 @@ class Sandbox:
             w.append("rlimits could not be applied")
 
     def report(self) -> dict[str, Any]:
-        return {"mode": "root" if self.is_root else ("userns" if self.user_ns else "none"),
-                "namespaces": (["user"] if self.user_ns else []) + self.namespaces,
-                "private_root": self.private_root, "proc": self.proc, "uid_drop": self.uid_drop,
-                "seccomp": bool(self.seccomp), "rlimits": self.rlimits, "warnings": self.warnings,
-                "errors": self.errors, "python": sys.version.split()[0], "prefix": self.prefix}
+        return {
+            "mode": "root" if self.is_root else ("userns" if self.user_ns else "none"),
+            "namespaces": (["user"] if self.user_ns else []) + self.namespaces,
+            "private_root": self.private_root,
+            "proc": self.proc,
+            "uid_drop": self.uid_drop,
+            "seccomp": bool(self.seccomp),
+            "rlimits": self.rlimits,
+            "warnings": self.warnings,
+            "errors": self.errors,
+            "python": sys.version.split()[0],
+            "prefix": self.prefix,
+        }
+
+
+def _works_in_child(flags: int) -> bool:
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            jail.unshare(flags)
+            jail.map_own_ids()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0

@@ -22,8 +22,13 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-NAMESPACES = {"mount": CLONE_NEWNS, "pid": CLONE_NEWPID, "net": CLONE_NEWNET, "ipc": CLONE_NEWIPC,
-              "uts": CLONE_NEWUTS}
+NAMESPACES = {
+    "mount": CLONE_NEWNS,
+    "pid": CLONE_NEWPID,
+    "net": CLONE_NEWNET,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+}
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
@@ -104,9 +109,14 @@ def _locked_flags(path: str) -> int:
     inherited nosuid/nodev/noexec is refused (EPERM), and elsewhere we never want to loosen them."""
     f = os.statvfs(path).f_flag
     out = 0
-    for st, ms in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
-                   (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
-                   (os.ST_RELATIME, MS_RELATIME)):
+    for st, ms in (
+        (os.ST_NOSUID, MS_NOSUID),
+        (os.ST_NODEV, MS_NODEV),
+        (os.ST_NOEXEC, MS_NOEXEC),
+        (os.ST_NOATIME, MS_NOATIME),
+        (os.ST_NODIRATIME, MS_NODIRATIME),
+        (os.ST_RELATIME, MS_RELATIME),
+    ):
         if f & st:
             out |= ms
     return out
@@ -117,18 +127,27 @@ def bind(source: str, target: str, *, readonly: bool = True) -> None:
     on a normal /usr) would otherwise stay writable, since a read-only remount only covers the top mount."""
     mount(source, target, None, MS_BIND)
     if readonly:
-        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | _locked_flags(target))
+        mount(
+            None,
+            target,
+            None,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | _locked_flags(target),
+        )
 
 
 # -- identity ---------------------------------------------------------------------------------------------
+
 
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def drop_bounding_set() -> None:
@@ -178,6 +197,7 @@ def map_own_ids() -> None:
 
 # -- rlimits ----------------------------------------------------------------------------------------------
 
+
 def set_rlimits(*, memory_mb: int, cpu_sec: int, nofile: int, nproc: int | None, fsize_mb: int) -> None:
     """Soft == hard everywhere except CPU: the shim moves the CPU soft limit before every invocation (the
     limit is cumulative over a warm worker's life); the app's wall-clock deadline is the real bound."""
@@ -209,15 +229,61 @@ def count_processes(uid: int) -> int:
 # -- seccomp ----------------------------------------------------------------------------------------------
 
 DENIED_SYSCALLS = (
-    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "unshare",
-    "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load",
-    "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "syslog",
-    "acct", "quotactl", "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm", "fsopen", "fsconfig",
-    "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr", "kcmp", "lookup_dcookie", "vhangup",
-    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "syslog",
+    "acct",
+    "quotactl",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "iopl",
+    "ioperm",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "kcmp",
+    "lookup_dcookie",
+    "vhangup",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
 )
 _ENOSYS_SYSCALLS = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
-_NS_BITS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET)
+_NS_BITS = (
+    CLONE_NEWNS,
+    CLONE_NEWCGROUP,
+    CLONE_NEWUTS,
+    CLONE_NEWIPC,
+    CLONE_NEWUSER,
+    CLONE_NEWPID,
+    CLONE_NEWNET,
+)
 _ALWAYS_ALLOWED_FAMILIES = (socket.AF_UNIX,)
 _NETWORK_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK)
 
@@ -228,7 +294,10 @@ def build_seccomp(network: bool) -> bytes | None:
     try:
         import pyseccomp as sc
     except Exception:
-        return None
+        try:
+            import seccomp as sc  # Debian's python3-seccomp: the same API
+        except Exception:
+            return None
     filt = sc.SyscallFilter(sc.ALLOW)
 
     def rule(action: int, name: str, *args: object) -> None:

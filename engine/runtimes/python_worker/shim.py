@@ -6,7 +6,8 @@ Protocol on the worker's socket: frames of a 4-byte big-endian length plus UTF-8
                  app reads captured output straight from the memfd, so output survives a killed worker.
   app -> worker  init {handler, env, function_name, function_version, memory_mb}
   worker -> app  ready {init_ms} | init_error {error, init_ms}
-  app -> worker  invoke {event, ctx}            -> result {ok, result | error, duration_ms, peak_memory_kb, fatal}
+  app -> worker  invoke {event, ctx}
+  worker -> app  result {ok, result | error, duration_ms, peak_memory_kb, fatal}
   app -> worker  exit (or EOF)
 Output: fds 1 and 2 point at one memfd (so C code and subprocesses are captured too); the app truncates it
 after reading each invocation's share. Errors carry the user's traceback only: platform frames are cut."""
@@ -32,8 +33,13 @@ from typing import Any
 MAX_FRAME = 6 * 1024 * 1024
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
 _HEADER = struct.Struct(">I")
-_IMPORT_MODULES = ("_frozen_importlib", "_frozen_importlib_external", "importlib._bootstrap",
-                   "importlib._bootstrap_external", "zipimport")
+_IMPORT_MODULES = (
+    "_frozen_importlib",
+    "_frozen_importlib_external",
+    "importlib._bootstrap",
+    "importlib._bootstrap_external",
+    "zipimport",
+)
 
 
 def _dumps(frame: dict[str, Any]) -> bytes:
@@ -76,8 +82,15 @@ class Conn:
 class Context:
     """The `context` argument of a handler."""
 
-    def __init__(self, ctx: dict[str, Any], *, function_name: str, function_version: str, memory_mb: int,
-                 logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        ctx: dict[str, Any],
+        *,
+        function_name: str,
+        function_version: str,
+        memory_mb: int,
+        logger: logging.Logger,
+    ) -> None:
         timeout = float(ctx.get("timeout_sec", 30))
         self.request_id: str = ctx.get("request_id", "")
         self.aws_request_id = self.request_id
@@ -205,9 +218,6 @@ class Worker:
 
     def _init(self, msg: dict[str, Any]) -> bool:
         started = time.perf_counter()
-        os.environ.clear()
-        os.environ.update(BASE_ENV)
-        os.environ.update({str(k): str(v) for k, v in (msg.get("env") or {}).items()})
         self.name = msg.get("function_name", "")
         self.version = msg.get("function_version", "$LATEST")
         self.memory_mb = int(msg.get("memory_mb", 0))
@@ -219,11 +229,17 @@ class Worker:
         module_name, _, func_name = str(msg.get("handler") or "main.handler").rpartition(".")
         error: dict[str, str] | None = None
         try:
+            os.environ.clear()
+            os.environ.update(BASE_ENV)
+            os.environ.update({str(k): str(v) for k, v in (msg.get("env") or {}).items()})
             module = importlib.import_module(module_name or "main")
             self.handler = getattr(module, func_name, None)
             if not callable(self.handler):
-                error = {"type": "HandlerNotFound", "stack": "",
-                         "message": f"handler {func_name!r} not found in module {module_name or 'main'!r}"}
+                error = {
+                    "type": "HandlerNotFound",
+                    "stack": "",
+                    "message": f"handler {func_name!r} not found in module {module_name or 'main'!r}",
+                }
         except MemoryError:
             self.reserve = None
             error = self._oom()
@@ -240,8 +256,13 @@ class Worker:
     def _invoke(self, msg: dict[str, Any]) -> bytes:
         ctx_in = msg.get("ctx") or {}
         self._cpu_backstop(float(ctx_in.get("timeout_sec", 30)))
-        ctx = Context(ctx_in, function_name=self.name, function_version=self.version,
-                      memory_mb=self.memory_mb, logger=self.logger)
+        ctx = Context(
+            ctx_in,
+            function_name=self.name,
+            function_version=self.version,
+            memory_mb=self.memory_mb,
+            logger=self.logger,
+        )
         started = time.perf_counter()
         try:
             result = self.handler(msg.get("event"), ctx)
@@ -259,30 +280,55 @@ class Worker:
         duration = (time.perf_counter() - started) * 1000
         self._flush()
         try:
-            body = _dumps({"t": "result", "ok": True, "result": result, "duration_ms": duration,
-                           "peak_memory_kb": self._peak_kb(), "fatal": False})
+            body = _dumps(
+                {
+                    "t": "result",
+                    "ok": True,
+                    "result": result,
+                    "duration_ms": duration,
+                    "peak_memory_kb": self._peak_kb(),
+                    "fatal": False,
+                }
+            )
         except MemoryError:
             self.reserve = None
             return self._failure(self._oom(), started, fatal=True)
         except Exception as exc:
-            error = {"type": "SerializationError", "message": f"result is not JSON-serialisable: {exc}",
-                     "stack": ""}
+            error = {
+                "type": "SerializationError",
+                "message": f"result is not JSON-serialisable: {exc}",
+                "stack": "",
+            }
             return self._failure(error, started)
         if len(body) > MAX_FRAME:
-            error = {"type": "ResultTooLarge", "stack": "",
-                     "message": f"result is {len(body)} bytes; the limit is {MAX_FRAME} bytes"}
+            error = {
+                "type": "ResultTooLarge",
+                "stack": "",
+                "message": f"result is {len(body)} bytes; the limit is {MAX_FRAME} bytes",
+            }
             return self._failure(error, started)
         return body
 
     def _failure(self, error: dict[str, str], started: float, *, fatal: bool = False) -> bytes:
         duration = (time.perf_counter() - started) * 1000 if started else 0.0
         self._flush()
-        return _dumps({"t": "result", "ok": False, "error": error, "duration_ms": duration,
-                       "peak_memory_kb": self._peak_kb(), "fatal": fatal})
+        return _dumps(
+            {
+                "t": "result",
+                "ok": False,
+                "error": error,
+                "duration_ms": duration,
+                "peak_memory_kb": self._peak_kb(),
+                "fatal": fatal,
+            }
+        )
 
     def _oom(self) -> dict[str, str]:
-        return {"type": "MemoryLimitExceeded", "message": f"memory limit exceeded ({self.memory_mb} MB)",
-                "stack": ""}
+        return {
+            "type": "MemoryLimitExceeded",
+            "message": f"memory limit exceeded ({self.memory_mb} MB)",
+            "stack": "",
+        }
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         # One loop per worker: asyncio.run() would build and tear down a loop on every invocation.
@@ -323,5 +369,3 @@ class Worker:
                 return
             if pid == 0:
                 return
-
-

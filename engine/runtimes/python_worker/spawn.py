@@ -128,8 +128,13 @@ def specific(sb: Sandbox, cfg: dict[str, Any]) -> str:
     else:
         code_root = os.path.join(sb.functions, code)
     os.chdir(code_root)
-    jail.set_rlimits(memory_mb=cfg["memory_mb"], cpu_sec=cfg["cpu_sec"], nofile=cfg["nofile"],
-                     nproc=sb.nproc if (sb.uid_drop or sb.user_ns) else None, fsize_mb=cfg["fsize_mb"])
+    jail.set_rlimits(
+        memory_mb=cfg["memory_mb"],
+        cpu_sec=cfg["cpu_sec"],
+        nofile=cfg["nofile"],
+        nproc=sb.nproc if (sb.uid_drop or sb.user_ns) else None,
+        fsize_mb=cfg["fsize_mb"],
+    )
     drop_identity(sb, cfg.get("uid") if sb.uid_drop else None)
     # Again: the uid drop cleared it. When the zygote dies, so does this worker.
     jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -141,15 +146,22 @@ def specific(sb: Sandbox, cfg: dict[str, Any]) -> str:
 
 
 def mount_tmp(size_mb: int) -> None:
-    jail.mount("tmpfs", "/tmp", "tmpfs", jail.MS_NOSUID | jail.MS_NODEV, f"mode=1777,size={size_mb}m,nr_inodes=16384")
+    jail.mount(
+        "tmpfs", "/tmp", "tmpfs", jail.MS_NOSUID | jail.MS_NODEV, f"mode=1777,size={size_mb}m,nr_inodes=16384"
+    )
 
 
 def bind_code(source: str) -> None:
     jail.bind(source, "/var/task")
     # Other functions' code stays under an empty read-only cover (cheaper than an unmount, which waits for an
     # RCU grace period); with capabilities dropped and umount denied it cannot be lifted.
-    jail.mount("tmpfs", "/.functions", "tmpfs", jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC,
-               "size=4k,mode=0")
+    jail.mount(
+        "tmpfs",
+        "/.functions",
+        "tmpfs",
+        jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC,
+        "size=4k,mode=0",
+    )
 
 
 def drop_identity(sb: Sandbox, uid: int | None) -> None:

@@ -5,7 +5,7 @@ forks one sandboxed worker per spawn request. It is a child subreaper and report
 Control channel (SOCK_SEQPACKET, one JSON message per packet, inherited as --fd):
   zygote -> app  hello {pid, isolation}
   app -> zygote  spawn {id, cfg} + the worker's socket end as SCM_RIGHTS; served by a pre-forked "blank"
-                 worker when one waits (see spawn.py), else by a fresh fork; blanks are refilled between bursts
+                 worker when one waits (spawn.py), else by a fresh fork; blanks are refilled between bursts
   zygote -> app  exit {id, pid, code, signal, maxrss_kb} | spawn_error {id, message}
   app -> zygote  kill {id};  EOF = shut down: every worker is killed (each also has a parent-death signal).
 The zygote never sees a function's env vars or secrets: those go to the worker over its own socket.
@@ -33,10 +33,41 @@ import jail
 import spawn
 
 # Modules functions commonly import: loaded once here, shared copy-on-write by every worker.
-PRELOAD = ("base64", "collections", "csv", "dataclasses", "datetime", "decimal", "enum", "functools",
-           "hashlib", "hmac", "itertools", "math", "random", "re", "string", "textwrap", "typing", "uuid",
-           "statistics", "urllib.parse", "pathlib", "tempfile", "zlib", "struct", "copy", "operator",
-           "concurrent.futures", "email.utils", "http", "html", "unicodedata", "bisect", "heapq")
+PRELOAD = (
+    "base64",
+    "collections",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "functools",
+    "hashlib",
+    "hmac",
+    "itertools",
+    "math",
+    "random",
+    "re",
+    "string",
+    "textwrap",
+    "typing",
+    "uuid",
+    "statistics",
+    "urllib.parse",
+    "pathlib",
+    "tempfile",
+    "zlib",
+    "struct",
+    "copy",
+    "operator",
+    "concurrent.futures",
+    "email.utils",
+    "http",
+    "html",
+    "unicodedata",
+    "bisect",
+    "heapq",
+)
 
 
 class Zygote:
@@ -156,8 +187,16 @@ class Zygote:
             self.by_id.pop(spawn_id, None)
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-            self.send({"t": "exit", "id": spawn_id, "pid": pid, "code": code, "signal": sig,
-                       "maxrss_kb": usage.ru_maxrss})
+            self.send(
+                {
+                    "t": "exit",
+                    "id": spawn_id,
+                    "pid": pid,
+                    "code": code,
+                    "signal": sig,
+                    "maxrss_kb": usage.ru_maxrss,
+                }
+            )
 
     def shutdown(self) -> None:
         for pid in list(self.children) + [pid for pid, _ in self.blanks]:
