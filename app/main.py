@@ -17,14 +17,23 @@ from engine.platform import VERSION, Platform
 
 log = logging.getLogger("nimbus")
 
-ROUTERS = (system.router, auth.router, keys.router, users.router, functions.router, invoke.router, dlq.router,
-           audit.router)
+ROUTERS = (
+    system.router,
+    auth.router,
+    keys.router,
+    users.router,
+    functions.router,
+    invoke.router,
+    dlq.router,
+    audit.router,
+)
 
 
 def create_api(platform: Platform) -> FastAPI:
     """The REST API over `platform` (started and stopped by the caller)."""
-    app = FastAPI(title="Nimbus", version=VERSION, docs_url="/docs", redoc_url=None,
-                  openapi_url="/openapi.json")
+    app = FastAPI(
+        title="Nimbus", version=VERSION, docs_url="/docs", redoc_url=None, openapi_url="/openapi.json"
+    )
     app.state.platform = platform
     install_error_handlers(app)
     for router in ROUTERS:
@@ -54,11 +63,17 @@ async def _serve(settings: Settings) -> None:
         if isolation.level != "strong":
             log.warning("sandbox isolation is %s: %s", isolation.level, "; ".join(isolation.warnings))
         app = create_api(platform)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="off"
+        )
         server = uvicorn.Server(config)
-        log.info("Nimbus %s serving on http://%s:%d (data: %s)", VERSION, settings.host, settings.port,
-                 settings.data_dir)
+        log.info(
+            "Nimbus %s serving on http://%s:%d (data: %s)",
+            VERSION,
+            settings.host,
+            settings.port,
+            settings.data_dir,
+        )
         await server.serve()
     finally:
         await platform.stop()

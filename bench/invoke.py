@@ -73,16 +73,18 @@ ECHO_WORKER = textwrap.dedent("""
 
 
 def baseline_fork(n: int) -> list[float]:
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", FORK_PROBE, str(n)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", FORK_PROBE, str(n)], capture_output=True, text=True, check=True
+    )
     return [float(x) for x in out.stdout.strip().split(",")]
 
 
 def baseline_pipe(n: int) -> list[float]:
     import struct
 
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", ECHO_WORKER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", ECHO_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdin and proc.stdout
     times = []
     payload = json.dumps({"event": {"n": 1}}).encode()
@@ -102,10 +104,18 @@ def baseline_pipe(n: int) -> list[float]:
 
 
 async def in_process(data_dir: Path, n: int, async_n: int) -> dict[str, Any]:
-    settings = Settings(data_dir=data_dir, admin_password="bench-password", queue_workers=16,
-                        max_concurrency=64, max_waiting=100_000, wait_timeout_sec=60)
+    settings = Settings(
+        data_dir=data_dir,
+        admin_password="bench-password",
+        queue_workers=16,
+        max_concurrency=64,
+        max_waiting=100_000,
+        wait_timeout_sec=60,
+    )
     async with Platform(settings) as platform:
-        await platform.functions.create(SYSTEM, FunctionCreate(name="trivial", runtime="python", code=TRIVIAL))
+        await platform.functions.create(
+            SYSTEM, FunctionCreate(name="trivial", runtime="python", code=TRIVIAL)
+        )
         for _ in range(50):
             await platform.invoker.invoke(SYSTEM, "trivial", {"n": 1})
         warm = []
@@ -147,8 +157,13 @@ async def in_process(data_dir: Path, n: int, async_n: int) -> dict[str, Any]:
         await asyncio.wait_for(done.wait(), timeout=300)
         total_s = time.perf_counter() - t0
         unsubscribe()
-        return {"warm": warm, "cold": cold, "async_accept_per_s": async_n / accepted_s,
-                "async_done_per_s": async_n / total_s, "isolation": platform.isolation().level}
+        return {
+            "warm": warm,
+            "cold": cold,
+            "async_accept_per_s": async_n / accepted_s,
+            "async_done_per_s": async_n / total_s,
+            "isolation": platform.isolation().level,
+        }
 
 
 # --- Nimbus over HTTP -----------------------------------------------------------------------------
@@ -159,10 +174,21 @@ def over_http(data_dir: Path, n: int) -> list[float]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     key_file = data_dir / "key"
-    env = {**os.environ, "NIMBUS_PORT": str(port), "NIMBUS_DATA_DIR": str(data_dir),
-           "NIMBUS_ADMIN_PASSWORD": "bench-password", "NIMBUS_BOOTSTRAP_KEY_FILE": str(key_file)}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "NIMBUS_PORT": str(port),
+        "NIMBUS_DATA_DIR": str(data_dir),
+        "NIMBUS_ADMIN_PASSWORD": "bench-password",
+        "NIMBUS_BOOTSTRAP_KEY_FILE": str(key_file),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         deadline = time.time() + 30
@@ -177,7 +203,10 @@ def over_http(data_dir: Path, n: int) -> list[float]:
             if time.time() > deadline:
                 raise RuntimeError("server did not start")
             time.sleep(0.1)
-        headers = {"Authorization": f"Bearer {key_file.read_text().strip()}", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {key_file.read_text().strip()}",
+            "Content-Type": "application/json",
+        }
         body = json.dumps({"name": "trivial", "runtime": "python", "code": TRIVIAL})
         conn.request("POST", "/api/v1/functions", body=body, headers=headers)
         assert conn.getresponse().read()
@@ -202,10 +231,20 @@ def rss_idle_mb(data_dir: Path) -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "NIMBUS_PORT": str(port), "NIMBUS_DATA_DIR": str(data_dir),
-           "NIMBUS_ADMIN_PASSWORD": "bench-password"}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "NIMBUS_PORT": str(port),
+        "NIMBUS_DATA_DIR": str(data_dir),
+        "NIMBUS_ADMIN_PASSWORD": "bench-password",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -251,13 +290,20 @@ def main() -> None:
         http_ = summary(over_http(base / "http", args.n))
         rss = rss_idle_mb(base / "rss")
     figures = {
-        "warm_inproc_p50_ms": warm["p50"], "warm_inproc_p99_ms": warm["p99"],
-        "warm_http_p50_ms": http_["p50"], "warm_http_p99_ms": http_["p99"],
-        "cold_start_p50_ms": cold["p50"], "cold_start_p95_ms": cold["p95"],
-        "async_accept_per_s": inproc["async_accept_per_s"], "async_done_per_s": inproc["async_done_per_s"],
-        "baseline_fork_exit_p50_ms": fork["p50"], "baseline_pipe_roundtrip_p50_ms": pipe["p50"],
-        "ratio_warm_inproc_to_pipe": warm["p50"] / pipe["p50"], "ratio_cold_to_fork": cold["p50"] / fork["p50"],
-        "idle_rss_mb": rss, "isolation": inproc["isolation"],
+        "warm_inproc_p50_ms": warm["p50"],
+        "warm_inproc_p99_ms": warm["p99"],
+        "warm_http_p50_ms": http_["p50"],
+        "warm_http_p99_ms": http_["p99"],
+        "cold_start_p50_ms": cold["p50"],
+        "cold_start_p95_ms": cold["p95"],
+        "async_accept_per_s": inproc["async_accept_per_s"],
+        "async_done_per_s": inproc["async_done_per_s"],
+        "baseline_fork_exit_p50_ms": fork["p50"],
+        "baseline_pipe_roundtrip_p50_ms": pipe["p50"],
+        "ratio_warm_inproc_to_pipe": warm["p50"] / pipe["p50"],
+        "ratio_cold_to_fork": cold["p50"] / fork["p50"],
+        "idle_rss_mb": rss,
+        "isolation": inproc["isolation"],
     }
     width = max(len(k) for k in figures)
     for key, value in figures.items():

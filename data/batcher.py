@@ -193,8 +193,9 @@ class _WriterThread:
 
 
 class Batcher:
-    def __init__(self, db: Database, *, max_rows: int = 500, max_delay_ms: float = 5.0,
-                 writer_thread: bool = True) -> None:
+    def __init__(
+        self, db: Database, *, max_rows: int = 500, max_delay_ms: float = 5.0, writer_thread: bool = True
+    ) -> None:
         self._db = db
         self._use_thread = writer_thread
         self._writer: _WriterThread | None = None

@@ -216,7 +216,10 @@ class QueueJob(SQLModel, table=True):
 
 class DeadLetter(SQLModel, table=True):
     __tablename__ = "dead_letter_queue"
-    __table_args__ = (Index("ix_dlq_function_id_id", "function_id", "id"), Index("ix_dlq_status_id", "status", "id"))
+    __table_args__ = (
+        Index("ix_dlq_function_id_id", "function_id", "id"),
+        Index("ix_dlq_status_id", "status", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     function_id: str = Field(max_length=36)
     function_name: str = Field(max_length=64)
@@ -237,7 +240,10 @@ class DeadLetter(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_logs"
-    __table_args__ = (Index("ix_audit_action_id", "action", "id"), Index("ix_audit_resource", "resource_type", "resource_id"))
+    __table_args__ = (
+        Index("ix_audit_action_id", "action", "id"),
+        Index("ix_audit_resource", "resource_type", "resource_id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     action: str = Field(max_length=64)  # function.create, dlq.retry, user.login ...
     resource_type: str = Field(default="", max_length=32)

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     admin_password: str = ""  # first start; generated and printed once when empty
     secret_key: str = ""  # Fernet key for secrets at rest; default: data_dir/secret.key (0600)
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    bootstrap_key_file: str = ""  # first start: also write the admin's API key to this file (tests, automation)
+    bootstrap_key_file: str = (
+        ""  # first start: also write the admin's API key to this file (tests, automation)
+    )
     storage_secret: str = ""  # console session cookies; default derived from the secret key
 
     # limits

@@ -45,13 +45,18 @@ class Platform:
         self.secrets = SecretBox(self.secret_key)
         self.audit = AuditService(self.db, self.bus)
         self.auth = AuthService(self.db, self.audit, settings, self.secret_key)
-        self.batcher = Batcher(self.db, max_rows=settings.batch_max_rows, max_delay_ms=settings.batch_max_delay_ms)
+        self.batcher = Batcher(
+            self.db, max_rows=settings.batch_max_rows, max_delay_ms=settings.batch_max_delay_ms
+        )
         self.queue = make_queue(self.db)
         self.runtimes: dict[str, Runtime] = {"python": PythonRuntime(settings)}
         self.pool = WorkerPool(settings, self.runtimes)
         self._background: set[asyncio.Task[Any]] = set()
         self.functions = FunctionService(
-            self.db, self.bus, self.audit, self.secrets,
+            self.db,
+            self.bus,
+            self.audit,
+            self.secrets,
             available_runtimes=lambda: set(self.runtimes),
             max_code_bytes=lambda: settings.max_code_bytes,
             on_retire=self._retire,
@@ -60,8 +65,9 @@ class Platform:
         self.invoker = Invoker(settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue)
         self.invocations = InvocationService(self.db, self.bus, self.audit, self.invoker, self.catalog)
         self.dlq = DlqService(self.db, self.bus, self.audit, self.invoker)
-        self.consumer = QueueConsumer(settings, self.db, self.bus, self.batcher, self.pool, self.catalog,
-                                      self.queue)
+        self.consumer = QueueConsumer(
+            settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue
+        )
         self.started = False
         self.started_at = 0.0
         self.bootstrap: Any = None  # first-start secrets, printed once by the server

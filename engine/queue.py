@@ -124,8 +124,11 @@ class SqlJobQueue:
         """`complete` for many jobs in one statement (the consumer settles successes in batches)."""
         if not job_ids:
             return 0
-        result = await session.execute(delete(_jobs).where(
-            _jobs.c.id.in_(job_ids), _jobs.c.lease_owner == owner, _jobs.c.status == "running"))
+        result = await session.execute(
+            delete(_jobs).where(
+                _jobs.c.id.in_(job_ids), _jobs.c.lease_owner == owner, _jobs.c.status == "running"
+            )
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def retry_later(

@@ -25,8 +25,18 @@ from engine.secrets import load_or_create_key
 from engine.services.audit import AuditService
 from engine.services.auth import AuthService, Bootstrap
 
-__all__ = ["ADMIN_PASSWORD", "admin", "api", "audit", "audit_rows", "auth", "bootstrap", "client",
-           "make_auth", "settings"]
+__all__ = [
+    "ADMIN_PASSWORD",
+    "admin",
+    "api",
+    "audit",
+    "audit_rows",
+    "auth",
+    "bootstrap",
+    "client",
+    "make_auth",
+    "settings",
+]
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -69,8 +79,9 @@ async def audit_rows(audit: AuditService, action: str) -> list[AuditEvent]:
 
 
 @pytest.fixture
-def api(db: Database, audit: AuditService, auth: AuthService, settings: Settings,
-        bootstrap: Bootstrap) -> FastAPI:
+def api(
+    db: Database, audit: AuditService, auth: AuthService, settings: Settings, bootstrap: Bootstrap
+) -> FastAPI:
     """The auth routers on a bare app; the platform is a namespace of the real services."""
     app = FastAPI()
     install_error_handlers(app)

@@ -16,10 +16,20 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 def audit_view(e: AuditEvent) -> dict[str, Any]:
-    return {"id": e.id, "action": e.action, "resource_type": e.resource_type, "resource_id": e.resource_id,
-            "resource_name": e.resource_name, "actor": e.actor, "actor_type": e.actor_type,
-            "actor_ip": e.actor_ip, "before": e.before, "after": e.after, "details": e.details,
-            "created_at": e.created_at.isoformat()}
+    return {
+        "id": e.id,
+        "action": e.action,
+        "resource_type": e.resource_type,
+        "resource_id": e.resource_id,
+        "resource_name": e.resource_name,
+        "actor": e.actor,
+        "actor_type": e.actor_type,
+        "actor_ip": e.actor_ip,
+        "before": e.before,
+        "after": e.after,
+        "details": e.details,
+        "created_at": e.created_at.isoformat(),
+    }
 
 
 @router.get("")
@@ -37,9 +47,17 @@ async def list_audit(
 ) -> dict[str, Any]:
     if not principal.can("admin"):
         raise Forbidden("the audit log is for admins")
-    page = await platform.audit.list(principal, action=action, resource_type=resource_type,
-                                     resource_id=resource_id, actor=actor, since=since, until=until,
-                                     limit=limit, cursor=cursor)
+    page = await platform.audit.list(
+        principal,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        actor=actor,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
     return {"logs": [audit_view(e) for e in page.items], "next_cursor": page.next_cursor}
 
 

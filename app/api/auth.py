@@ -22,14 +22,22 @@ class LoginRequest(BaseModel):
 
 
 @router.post("/login")
-async def login(body: LoginRequest, request: Request, response: Response,
-                platform: PlatformDep) -> dict[str, Any]:
+async def login(
+    body: LoginRequest, request: Request, response: Response, platform: PlatformDep
+) -> dict[str, Any]:
     ip = request.client.host if request.client else ""
     principal = await platform.auth.login(body.username, body.password, ip)
     token = platform.auth.issue_session(principal)
     # Lax keeps the cookie off cross-site POSTs (CSRF) while links into the console still work.
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_SEC, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE_SEC,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     user = await platform.auth.me(principal)
     return {"user": user_view(user), "token": token, "expires_in": SESSION_MAX_AGE_SEC}
 
@@ -45,5 +53,9 @@ async def logout(platform: PlatformDep, principal: CurrentPrincipal) -> Response
 @router.get("/me")
 async def me(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
     user = await platform.auth.me(principal)
-    return {"user": user_view(user), "actor": principal.actor, "actor_type": principal.actor_type,
-            "role": principal.role}
+    return {
+        "user": user_view(user),
+        "actor": principal.actor,
+        "actor_type": principal.actor_type,
+        "role": principal.role,
+    }

@@ -21,19 +21,27 @@ async def list_messages(
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    page = await platform.dlq.list(principal, function_id=function_id, status=status, limit=limit, cursor=cursor)
+    page = await platform.dlq.list(
+        principal, function_id=function_id, status=status, limit=limit, cursor=cursor
+    )
     return {"messages": [dlq_view(m) for m in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/stats")
-async def stats(platform: PlatformDep, principal: CurrentPrincipal,
-                function_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
+async def stats(
+    platform: PlatformDep,
+    principal: CurrentPrincipal,
+    function_id: str | None = Query(default=None, max_length=64),
+) -> dict[str, Any]:
     return await platform.dlq.stats(principal, function_id)
 
 
 @router.delete("")
-async def purge(platform: PlatformDep, principal: CurrentPrincipal,
-                function_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
+async def purge(
+    platform: PlatformDep,
+    principal: CurrentPrincipal,
+    function_id: str | None = Query(default=None, max_length=64),
+) -> dict[str, Any]:
     return {"deleted": await platform.dlq.purge(principal, function_id)}
 
 
@@ -46,11 +54,19 @@ async def get_message(message_id: str, platform: PlatformDep, principal: Current
 async def retry(message_id: str, platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
     result = await platform.dlq.retry(principal, message_id)
     if result.outcome is None:
-        return {"success": False, "message": "retry could not run", "retry_error": result.error,
-                "dlq": dlq_view(result.message)}
+        return {
+            "success": False,
+            "message": "retry could not run",
+            "retry_error": result.error,
+            "dlq": dlq_view(result.message),
+        }
     ok = result.outcome.result.ok
-    return {"success": ok, "message": "resolved" if ok else "the function failed again",
-            "response": result.outcome.response(), "dlq": dlq_view(result.message)}
+    return {
+        "success": ok,
+        "message": "resolved" if ok else "the function failed again",
+        "response": result.outcome.response(),
+        "dlq": dlq_view(result.message),
+    }
 
 
 @router.post("/{message_id}/discard")

@@ -15,9 +15,19 @@ from engine.errors import NimbusError
 
 log = logging.getLogger("nimbus.api")
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-               422: "invalid", 429: "quota_exceeded", 503: "unavailable"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "quota_exceeded",
+    503: "unavailable",
+}
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:

@@ -31,13 +31,16 @@ async def list_functions(
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    page = await platform.functions.list(principal, search=search or name, runtime=runtime, status=status,
-                                         tag=tag, limit=limit, cursor=cursor)
+    page = await platform.functions.list(
+        principal, search=search or name, runtime=runtime, status=status, tag=tag, limit=limit, cursor=cursor
+    )
     return {"functions": [function_view(f, code=False) for f in page.items], "next_cursor": page.next_cursor}
 
 
 @router.post("", status_code=201)
-async def create_function(body: FunctionCreate, platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def create_function(
+    body: FunctionCreate, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     return function_view(await platform.functions.create(principal, body))
 
 
@@ -47,8 +50,9 @@ async def get_function(ref: str, platform: PlatformDep, principal: CurrentPrinci
 
 
 @router.put("/{ref}")
-async def update_function(ref: str, body: FunctionUpdate, platform: PlatformDep,
-                          principal: CurrentPrincipal) -> dict[str, Any]:
+async def update_function(
+    ref: str, body: FunctionUpdate, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     return function_view(await platform.functions.update(principal, ref, body))
 
 
@@ -75,17 +79,22 @@ async def list_versions(ref: str, platform: PlatformDep, principal: CurrentPrinc
 
 
 @router.post("/{ref}/versions", status_code=201)
-async def publish_version(ref: str, platform: PlatformDep, principal: CurrentPrincipal,
-                          body: PublishRequest | None = None) -> dict[str, Any]:
+async def publish_version(
+    ref: str, platform: PlatformDep, principal: CurrentPrincipal, body: PublishRequest | None = None
+) -> dict[str, Any]:
     version = await platform.functions.publish(principal, ref, (body or PublishRequest()).description)
     return version_view(version)
 
 
 @router.get("/{ref}/versions/{number}")
-async def get_version(ref: str, number: int, platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_version(
+    ref: str, number: int, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     return version_view(await platform.functions.version(principal, ref, number))
 
 
 @router.post("/{ref}/versions/{number}/rollback")
-async def rollback(ref: str, number: int, platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def rollback(
+    ref: str, number: int, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     return function_view(await platform.functions.rollback(principal, ref, number))

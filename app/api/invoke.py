@@ -45,8 +45,14 @@ async def invoke(
     x_nimbus_source: str | None = Header(default=None),
 ) -> JSONResponse:
     event = await _event(request)
-    outcome = await platform.invoker.invoke(principal, ref, event, source=_source(x_nimbus_source),
-                                            version=version, idempotency_key=idempotency_key)
+    outcome = await platform.invoker.invoke(
+        principal,
+        ref,
+        event,
+        source=_source(x_nimbus_source),
+        version=version,
+        idempotency_key=idempotency_key,
+    )
     headers = {"X-Nimbus-Request-Id": outcome.request_id}
     if not outcome.result.ok:
         headers["X-Nimbus-Function-Error"] = "Timeout" if outcome.result.status == "timeout" else "Unhandled"
@@ -65,8 +71,9 @@ async def invoke_async(
     x_nimbus_source: str | None = Header(default=None),
 ) -> JSONResponse:
     event = await _event(request)
-    request_id, fresh = await platform.invoker.submit(principal, ref, event, source=_source(x_nimbus_source),
-                                                      idempotency_key=idempotency_key)
+    request_id, fresh = await platform.invoker.submit(
+        principal, ref, event, source=_source(x_nimbus_source), idempotency_key=idempotency_key
+    )
     headers = {"X-Nimbus-Request-Id": request_id} | ({} if fresh else {"Idempotent-Replayed": "true"})
     return JSONResponse({"request_id": request_id, "status": "accepted"}, status_code=202, headers=headers)
 
@@ -89,8 +96,17 @@ async def list_invocations(
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    return await _list(platform, principal, function=function or function_id, status=status, source=source,
-                       since=since, until=until, limit=limit, cursor=cursor)
+    return await _list(
+        platform,
+        principal,
+        function=function or function_id,
+        status=status,
+        source=source,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/functions/{ref}/invocations")
@@ -106,18 +122,33 @@ async def function_invocations(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     await platform.functions.get(principal, ref)  # 404 for an unknown function
-    return await _list(platform, principal, function=ref, status=status, source=source, since=since, until=until,
-                       limit=limit, cursor=cursor)
+    return await _list(
+        platform,
+        principal,
+        function=ref,
+        status=status,
+        source=source,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/invocations/{invocation_id}")
-async def get_invocation(invocation_id: str, platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_invocation(
+    invocation_id: str, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     return invocation_detail_view(await platform.invocations.get(principal, invocation_id))
 
 
 @router.post("/invocations/{invocation_id}/replay")
-async def replay(invocation_id: str, platform: PlatformDep, principal: CurrentPrincipal,
-                 x_nimbus_source: str | None = Header(default=None)) -> dict[str, Any]:
+async def replay(
+    invocation_id: str,
+    platform: PlatformDep,
+    principal: CurrentPrincipal,
+    x_nimbus_source: str | None = Header(default=None),
+) -> dict[str, Any]:
     outcome = await platform.invocations.replay(principal, invocation_id, source=_source(x_nimbus_source))
     return {**outcome.response(), "original_invocation": invocation_id}
 
@@ -133,5 +164,7 @@ async def function_logs(
     wait: float = Query(default=0, ge=0, le=30),
 ) -> dict[str, Any]:
     await platform.functions.get(principal, ref)
-    page = await platform.invocations.logs(principal, ref, limit=limit, cursor=cursor, after=after, wait_sec=wait)
+    page = await platform.invocations.logs(
+        principal, ref, limit=limit, cursor=cursor, after=after, wait_sec=wait
+    )
     return {"logs": [log_view(row) for row in page.items], "next_cursor": page.next_cursor}

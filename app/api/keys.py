@@ -21,9 +21,17 @@ def _ts(value: datetime | None) -> str | None:
 
 def key_view(key: ApiKey) -> dict[str, Any]:
     """A key as the API shows it: the display prefix, never the hash."""
-    return {"id": key.id, "name": key.name, "prefix": key.prefix, "role": key.role, "user_id": key.user_id,
-            "created_at": _ts(key.created_at), "expires_at": _ts(key.expires_at),
-            "last_used_at": _ts(key.last_used_at), "revoked_at": _ts(key.revoked_at)}
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "role": key.role,
+        "user_id": key.user_id,
+        "created_at": _ts(key.created_at),
+        "expires_at": _ts(key.expires_at),
+        "last_used_at": _ts(key.last_used_at),
+        "revoked_at": _ts(key.revoked_at),
+    }
 
 
 class ApiKeyCreate(BaseModel):
@@ -46,11 +54,17 @@ class ApiKeyCreate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create_api_key(body: ApiKeyCreate, platform: PlatformDep,
-                         principal: CurrentPrincipal) -> dict[str, Any]:
-    key, raw = await platform.auth.create_api_key(principal, body.name, expires_at=body.expires_at,
-                                                  expires_in_days=body.expires_in_days, role=body.role,
-                                                  user_id=body.user_id)
+async def create_api_key(
+    body: ApiKeyCreate, platform: PlatformDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    key, raw = await platform.auth.create_api_key(
+        principal,
+        body.name,
+        expires_at=body.expires_at,
+        expires_in_days=body.expires_in_days,
+        role=body.role,
+        user_id=body.user_id,
+    )
     return {**key_view(key), "key": raw}
 
 
@@ -62,8 +76,9 @@ async def list_api_keys(
     limit: int = Query(default=100, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    page = await platform.auth.list_api_keys(principal, include_revoked=include_revoked, limit=limit,
-                                             cursor=cursor)
+    page = await platform.auth.list_api_keys(
+        principal, include_revoked=include_revoked, limit=limit, cursor=cursor
+    )
     return {"api_keys": [key_view(k) for k in page.items], "next_cursor": page.next_cursor}
 
 

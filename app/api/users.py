@@ -18,9 +18,15 @@ RoleName = Literal["admin", "developer", "viewer"]
 
 def user_view(user: User) -> dict[str, Any]:
     """A user as the API shows it: never the password hash."""
-    return {"id": user.id, "username": user.username, "role": user.role, "tenant": user.tenant,
-            "disabled": user.disabled, "created_at": user.created_at.isoformat(),
-            "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "tenant": user.tenant,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+    }
 
 
 class UserCreate(BaseModel):
@@ -51,8 +57,9 @@ async def list_users(
 
 @router.post("", status_code=201)
 async def create_user(body: UserCreate, platform: PlatformDep, principal: AdminPrincipal) -> dict[str, Any]:
-    user = await platform.auth.create_user(principal, body.username, body.password, role=body.role,
-                                           tenant=body.tenant)
+    user = await platform.auth.create_user(
+        principal, body.username, body.password, role=body.role, tenant=body.tenant
+    )
     return user_view(user)
 
 
@@ -62,10 +69,12 @@ async def get_user(user_id: str, platform: PlatformDep, principal: AdminPrincipa
 
 
 @router.put("/{user_id}")
-async def update_user(user_id: str, body: UserUpdate, platform: PlatformDep,
-                      principal: AdminPrincipal) -> dict[str, Any]:
-    user = await platform.auth.update_user(principal, user_id, role=body.role, disabled=body.disabled,
-                                           password=body.password)
+async def update_user(
+    user_id: str, body: UserUpdate, platform: PlatformDep, principal: AdminPrincipal
+) -> dict[str, Any]:
+    user = await platform.auth.update_user(
+        principal, user_id, role=body.role, disabled=body.disabled, password=body.password
+    )
     return user_view(user)
 
 

@@ -38,8 +38,16 @@ log = logging.getLogger("nimbus.queue")
 
 _inv = Invocation.__table__  # type: ignore[attr-defined]
 _att = InvocationAttempt.__table__  # type: ignore[attr-defined]
-_MARK_RUNNING = update(_inv).where(_inv.c.id == bindparam("_id")).values(
-    status="running", attempt=bindparam("_attempt"), started_at=bindparam("_started"), node=bindparam("_node"))
+_MARK_RUNNING = (
+    update(_inv)
+    .where(_inv.c.id == bindparam("_id"))
+    .values(
+        status="running",
+        attempt=bindparam("_attempt"),
+        started_at=bindparam("_started"),
+        node=bindparam("_node"),
+    )
+)
 
 
 @dataclass(slots=True)
@@ -90,10 +98,15 @@ class QueueConsumer:
         if self._db.is_sqlite:
             # A SQLite database has exactly one node: whatever it left running died with it.
             async with self._db.transaction() as session:
-                await session.execute(update(QueueJob).where(QueueJob.status == "running")
-                                      .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-        self._tasks = [asyncio.create_task(self._dispatch(), name="nimbus-queue-dispatch"),
-                       asyncio.create_task(self._heartbeat(), name="nimbus-queue-heartbeat")]
+                await session.execute(
+                    update(QueueJob)
+                    .where(QueueJob.status == "running")
+                    .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+                )
+        self._tasks = [
+            asyncio.create_task(self._dispatch(), name="nimbus-queue-dispatch"),
+            asyncio.create_task(self._heartbeat(), name="nimbus-queue-heartbeat"),
+        ]
 
     async def stop(self, grace_sec: float = 5.0) -> None:
         self._stopping = True
@@ -165,15 +178,41 @@ class QueueConsumer:
             again = [job.invocation_id for job in jobs if job.attempt > 1]
             if again:
                 await session.execute(
-                    update(_att).where(_att.c.invocation_id.in_(again), _att.c.status == "running")
-                    .values(status="abandoned", error_type="NodeLost", ended_at=now,
-                            error_message="the node running this attempt stopped before it finished"))
-            await session.execute(insert(_att), [
-                {"id": c.attempt_id, "invocation_id": c.job.invocation_id, "attempt": c.job.attempt,
-                 "status": "running", "cold": False, "started_at": now} for c in claimed])
-            await session.execute(_MARK_RUNNING, [
-                {"_id": c.job.invocation_id, "_attempt": c.job.attempt, "_started": now, "_node": self._owner}
-                for c in claimed])
+                    update(_att)
+                    .where(_att.c.invocation_id.in_(again), _att.c.status == "running")
+                    .values(
+                        status="abandoned",
+                        error_type="NodeLost",
+                        ended_at=now,
+                        error_message="the node running this attempt stopped before it finished",
+                    )
+                )
+            await session.execute(
+                insert(_att),
+                [
+                    {
+                        "id": c.attempt_id,
+                        "invocation_id": c.job.invocation_id,
+                        "attempt": c.job.attempt,
+                        "status": "running",
+                        "cold": False,
+                        "started_at": now,
+                    }
+                    for c in claimed
+                ],
+            )
+            await session.execute(
+                _MARK_RUNNING,
+                [
+                    {
+                        "_id": c.job.invocation_id,
+                        "_attempt": c.job.attempt,
+                        "_started": now,
+                        "_node": self._owner,
+                    }
+                    for c in claimed
+                ],
+            )
 
         await self._batcher.commit(write)
         return claimed
@@ -185,16 +224,19 @@ class QueueConsumer:
             ids = [*self._running, *(c.job.id for c in self._ready)]
             if not ids:
                 continue
-            queue, owner, lease = self._queue, self._owner, self._settings.lease_sec
-
-            async def extend(session: AsyncSession, ids: list[str] = ids) -> None:
-                for job_id in ids:
-                    await queue.extend(session, job_id, owner, lease)
-
             try:
-                await self._batcher.commit(extend)
+                await self._batcher.commit(self._extend_leases(ids))
             except Exception:
                 log.exception("extending leases failed")
+
+    def _extend_leases(self, ids: list[str]) -> Any:
+        queue, owner, lease = self._queue, self._owner, self._settings.lease_sec
+
+        async def extend(session: AsyncSession) -> None:
+            for job_id in ids:
+                await queue.extend(session, job_id, owner, lease)
+
+        return extend
 
     # --- one job ----------------------------------------------------------------------------------
 
@@ -221,13 +263,25 @@ class QueueConsumer:
             result = _failure("NodeLost", f"gave up: the last of {job.max_attempts} attempts never finished")
             await self._settle(claimed, fn, result, final=True)
             return
-        self._bus.publish(InvocationStarted(invocation_id=job.invocation_id, function_id=fn.id,
-                                            function_name=fn.name, source=job.source, attempt=job.attempt))
+        self._bus.publish(
+            InvocationStarted(
+                invocation_id=job.invocation_id,
+                function_id=fn.id,
+                function_name=fn.name,
+                source=job.source,
+                attempt=job.attempt,
+            )
+        )
         if fn.status != "active":
             result = _failure("FunctionOffline", f"function is not active, current status: {fn.status}")
         else:
-            ctx = InvokeContext(request_id=job.invocation_id, source=job.source, timeout_sec=spec.timeout_sec,
-                                trace_id=job.invocation_id, attempt=job.attempt)
+            ctx = InvokeContext(
+                request_id=job.invocation_id,
+                source=job.source,
+                timeout_sec=spec.timeout_sec,
+                trace_id=job.invocation_id,
+                attempt=job.attempt,
+            )
             try:
                 result = await self._pool.invoke(spec, (job.payload or {}).get("event"), ctx)
             except QuotaExceeded:
@@ -239,29 +293,72 @@ class QueueConsumer:
     async def _settle(self, claimed: _Claimed, fn: Any, result: ExecResult, *, final: bool) -> None:
         job = claimed.job
         ended = utcnow()
-        output = store_body(result.result if result.ok else None, limit=self._settings.inline_body_bytes,
-                            spill_dir=self._settings.data_dir / "bodies", name=f"{job.invocation_id}.output")
-        values = invocation_values(result=result, memory_mb=fn.memory_mb if fn is not None else 128,
-                                   started_at=claimed.started, ended_at=ended, output=output)
+        output = store_body(
+            result.result if result.ok else None,
+            limit=self._settings.inline_body_bytes,
+            spill_dir=self._settings.data_dir / "bodies",
+            name=f"{job.invocation_id}.output",
+        )
+        values = invocation_values(
+            result=result,
+            memory_mb=fn.memory_mb if fn is not None else 128,
+            started_at=claimed.started,
+            ended_at=ended,
+            output=output,
+        )
         values["attempt"] = job.attempt
         error = result.error.to_dict() if result.error else None
-        attempt = {"status": result.status, "started_at": claimed.started, "error_type": error["type"] if error else None,
-                   "error_message": error["message"] if error else None, "cold": result.cold,
-                   "duration_ms": values["duration_ms"], "ended_at": ended}
-        logs = [] if not result.logs else [{
-            "id": new_id(), "invocation_id": job.invocation_id, "function_id": job.function_id,
-            "attempt": job.attempt, "level": "info" if result.ok else "error", "message": result.logs,
-            "truncated": result.logs_truncated, "created_at": ended}]
+        attempt = {
+            "status": result.status,
+            "started_at": claimed.started,
+            "error_type": error["type"] if error else None,
+            "error_message": error["message"] if error else None,
+            "cold": result.cold,
+            "duration_ms": values["duration_ms"],
+            "ended_at": ended,
+        }
+        logs = (
+            []
+            if not result.logs
+            else [
+                {
+                    "id": new_id(),
+                    "invocation_id": job.invocation_id,
+                    "function_id": job.function_id,
+                    "attempt": job.attempt,
+                    "level": "info" if result.ok else "error",
+                    "message": result.logs,
+                    "truncated": result.logs_truncated,
+                    "created_at": ended,
+                }
+            ]
+        )
         name = fn.name if fn is not None else ""
-        events: list[Event] = [InvocationLogged(invocation_id=job.invocation_id, function_id=job.function_id,
-                                                function_name=name, level=row["level"], message=row["message"])
-                               for row in logs]
+        events: list[Event] = [
+            InvocationLogged(
+                invocation_id=job.invocation_id,
+                function_id=job.function_id,
+                function_name=name,
+                level=row["level"],
+                message=row["message"],
+            )
+            for row in logs
+        ]
         if not final:
             values["status"] = "pending"  # another attempt is scheduled
-        events.append(InvocationFinished(
-            invocation_id=job.invocation_id, function_id=job.function_id, function_name=name, source=job.source,
-            status=result.status, duration_ms=values["duration_ms"], cold=result.cold, attempt=job.attempt,
-            final=final))
+        events.append(
+            InvocationFinished(
+                invocation_id=job.invocation_id,
+                function_id=job.function_id,
+                function_name=name,
+                source=job.source,
+                status=result.status,
+                duration_ms=values["duration_ms"],
+                cold=result.cold,
+                attempt=job.attempt,
+                final=final,
+            )
+        )
         settled = _Settled(claimed, values, attempt, logs, events)
         if result.ok:
             self._settle_success(settled)
@@ -270,10 +367,16 @@ class QueueConsumer:
             if not final:
                 delay = backoff_delay(job.attempt, fn.retry_backoff_ms, fn.retry_backoff_max_ms, jitter=True)
                 retry_at = ended + timedelta(seconds=delay)
-            record = {"attempt": job.attempt, **(error or {}), "started_at": claimed.started.isoformat(),
-                      "ended_at": ended.isoformat()}
-            await self._batcher.commit(self._failure_write(settled, name, retry_at, record, to_dlq=fn is not None),
-                                       on_commit=lambda: self._publish(settled.events))
+            record = {
+                "attempt": job.attempt,
+                **(error or {}),
+                "started_at": claimed.started.isoformat(),
+                "ended_at": ended.isoformat(),
+            }
+            await self._batcher.commit(
+                self._failure_write(settled, name, retry_at, record, to_dlq=fn is not None),
+                on_commit=lambda: self._publish(settled.events),
+            )
 
     def _settle_success(self, settled: _Settled) -> None:
         """Successes share one write: executemany updates and one DELETE for the whole batch."""
@@ -290,8 +393,9 @@ class QueueConsumer:
 
         self._batcher.submit(write, on_commit=lambda: self._publish([e for s in drained for e in s.events]))
 
-    def _failure_write(self, settled: _Settled, name: str, retry_at: datetime | None, record: dict[str, Any],
-                       *, to_dlq: bool) -> Any:
+    def _failure_write(
+        self, settled: _Settled, name: str, retry_at: datetime | None, record: dict[str, Any], *, to_dlq: bool
+    ) -> Any:
         job, queue, owner = settled.claimed.job, self._queue, self._owner
         dlq_id = new_id()  # one id even if the batcher runs this write twice
 
@@ -303,13 +407,28 @@ class QueueConsumer:
             buried = await queue.bury(session, job.id, owner)
             if buried is None or not to_dlq:
                 return
-            await session.execute(insert(DeadLetter), [{
-                "id": dlq_id, "function_id": job.function_id, "function_name": name,
-                "original_request_id": job.invocation_id, "payload": (buried.payload or {}).get("event"),
-                "error": record.get("message", ""), "attempts": [*buried.errors, record], "retry_count": 0,
-                "status": "pending", "source": job.source, "created_at": utcnow()}])
+            await session.execute(
+                insert(DeadLetter),
+                [
+                    {
+                        "id": dlq_id,
+                        "function_id": job.function_id,
+                        "function_name": name,
+                        "original_request_id": job.invocation_id,
+                        "payload": (buried.payload or {}).get("event"),
+                        "error": record.get("message", ""),
+                        "attempts": [*buried.errors, record],
+                        "retry_count": 0,
+                        "status": "pending",
+                        "source": job.source,
+                        "created_at": utcnow(),
+                    }
+                ],
+            )
             if not any(isinstance(e, DlqChanged) for e in settled.events):
-                settled.events.append(DlqChanged(message_id=dlq_id, function_id=job.function_id, status="pending"))
+                settled.events.append(
+                    DlqChanged(message_id=dlq_id, function_id=job.function_id, status="pending")
+                )
 
         return write
 
@@ -322,18 +441,27 @@ async def _write_attempt_rows(session: AsyncSession, settled: list[_Settled]) ->
     """The attempt, invocation and log rows of finished attempts (executemany per table)."""
     attempt_cols = tuple(settled[0].attempt)
     await session.execute(
-        update(_att).where(_att.c.id == bindparam("_id")).values({c: bindparam(f"_a_{c}") for c in attempt_cols}),
-        [{"_id": s.claimed.attempt_id, **{f"_a_{c}": s.attempt[c] for c in attempt_cols}} for s in settled])
+        update(_att)
+        .where(_att.c.id == bindparam("_id"))
+        .values({c: bindparam(f"_a_{c}") for c in attempt_cols}),
+        [{"_id": s.claimed.attempt_id, **{f"_a_{c}": s.attempt[c] for c in attempt_cols}} for s in settled],
+    )
     inv_cols = tuple(settled[0].invocation)
     await session.execute(
         update(_inv).where(_inv.c.id == bindparam("_id")).values({c: bindparam(f"_i_{c}") for c in inv_cols}),
-        [{"_id": s.claimed.job.invocation_id, **{f"_i_{c}": s.invocation[c] for c in inv_cols}} for s in settled])
+        [
+            {"_id": s.claimed.job.invocation_id, **{f"_i_{c}": s.invocation[c] for c in inv_cols}}
+            for s in settled
+        ],
+    )
     logs = [row for s in settled for row in s.logs]
     if logs:
         await session.execute(insert(InvocationLog), logs)
 
 
-async def _write_successes(session: AsyncSession, queue: JobQueue, owner: str, settled: list[_Settled]) -> None:
+async def _write_successes(
+    session: AsyncSession, queue: JobQueue, owner: str, settled: list[_Settled]
+) -> None:
     if not settled:
         return
     await _write_attempt_rows(session, settled)
@@ -349,9 +477,21 @@ def _requeue(claimed: _Claimed, owner: str) -> Any:
 
     async def write(session: AsyncSession) -> None:
         await session.execute(delete(InvocationAttempt).where(InvocationAttempt.id == claimed.attempt_id))
-        await session.execute(update(QueueJob).where(QueueJob.id == job.id, QueueJob.lease_owner == owner)
-                              .values(status="queued", attempt=QueueJob.attempt - 1, lease_owner=None,
-                                      lease_expires_at=None, run_at=utcnow() + timedelta(seconds=0.5)))
-        await session.execute(update(Invocation).where(Invocation.id == job.invocation_id)
-                              .values(status="pending", attempt=job.attempt - 1))
+        await session.execute(
+            update(QueueJob)
+            .where(QueueJob.id == job.id, QueueJob.lease_owner == owner)
+            .values(
+                status="queued",
+                attempt=QueueJob.attempt - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                run_at=utcnow() + timedelta(seconds=0.5),
+            )
+        )
+        await session.execute(
+            update(Invocation)
+            .where(Invocation.id == job.invocation_id)
+            .values(status="pending", attempt=job.attempt - 1)
+        )
+
     return write

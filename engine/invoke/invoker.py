@@ -89,21 +89,38 @@ class Invoker:
             self._inflight[key] = future
         request_id = request_id or new_id()
         started = utcnow()
-        self._bus.publish(InvocationStarted(invocation_id=request_id, function_id=fn.id,
-                                            function_name=fn.name, source=source))
+        self._bus.publish(
+            InvocationStarted(
+                invocation_id=request_id, function_id=fn.id, function_name=fn.name, source=source
+            )
+        )
         try:
-            ctx = InvokeContext(request_id=request_id, source=source, timeout_sec=spec.timeout_sec,
-                                trace_id=request_id)
+            ctx = InvokeContext(
+                request_id=request_id, source=source, timeout_sec=spec.timeout_sec, trace_id=request_id
+            )
             result = await self._pool.invoke(spec, event, ctx)
             ended = utcnow()
             row = {
-                "id": request_id, "function_id": fn.id, "function_name": fn.name, "version": spec.version,
-                "source": source, "mode": "sync", "idempotency_key": idempotency_key, "replay_of": replay_of,
-                "trace_id": request_id, "node": self._settings.node_id, "actor": principal.actor,
+                "id": request_id,
+                "function_id": fn.id,
+                "function_name": fn.name,
+                "version": spec.version,
+                "source": source,
+                "mode": "sync",
+                "idempotency_key": idempotency_key,
+                "replay_of": replay_of,
+                "trace_id": request_id,
+                "node": self._settings.node_id,
+                "actor": principal.actor,
                 "created_at": started,
                 **self._input_fields(request_id, event),
-                **invocation_values(result=result, memory_mb=spec.memory_mb, started_at=started, ended_at=ended,
-                                    output=self._output(request_id, result)),
+                **invocation_values(
+                    result=result,
+                    memory_mb=spec.memory_mb,
+                    started_at=started,
+                    ended_at=ended,
+                    output=self._output(request_id, result),
+                ),
             }
             logs = self._log_rows(request_id, fn.id, 1, result)
             events = self._finished_events(row, logs, final=True)
@@ -153,18 +170,36 @@ class Invoker:
         request_id = new_id()
         now = utcnow()
         inv = {
-            "id": request_id, "function_id": fn.id, "function_name": fn.name, "version": "$LATEST",
-            "source": source, "mode": "async", "status": "pending", "idempotency_key": idempotency_key,
-            "trace_id": request_id, "node": self._settings.node_id, "actor": principal.actor,
-            "max_attempts": fn.retry_attempts, "attempt": 0, "created_at": now,
+            "id": request_id,
+            "function_id": fn.id,
+            "function_name": fn.name,
+            "version": "$LATEST",
+            "source": source,
+            "mode": "async",
+            "status": "pending",
+            "idempotency_key": idempotency_key,
+            "trace_id": request_id,
+            "node": self._settings.node_id,
+            "actor": principal.actor,
+            "max_attempts": fn.retry_attempts,
+            "attempt": 0,
+            "created_at": now,
             **self._input_fields(request_id, event),
         }
-        job = {"id": new_id(), "invocation_id": request_id, "function_id": fn.id, "payload": {"event": event},
-               "source": source, "max_attempts": fn.retry_attempts, "run_at": now + timedelta(seconds=delay_sec),
-               "created_at": now}
+        job = {
+            "id": new_id(),
+            "invocation_id": request_id,
+            "function_id": fn.id,
+            "payload": {"event": event},
+            "source": source,
+            "max_attempts": fn.retry_attempts,
+            "run_at": now + timedelta(seconds=delay_sec),
+            "created_at": now,
+        }
         try:
-            await self._batcher.commit([Insert(Invocation, [inv]), Insert(QueueJob, [job])],
-                                       on_commit=self._queue.notify)
+            await self._batcher.commit(
+                [Insert(Invocation, [inv]), Insert(QueueJob, [job])], on_commit=self._queue.notify
+            )
         except Exception as exc:
             if idempotency_key and (existing := await self._existing_id(fn.id, idempotency_key)):
                 return existing, False  # a concurrent request with the same key won
@@ -186,52 +221,94 @@ class Invoker:
             raise Forbidden("invoking functions needs the developer or admin role")
 
     def _input_fields(self, request_id: str, event: Any) -> dict[str, Any]:
-        body = store_body(event, limit=self._settings.inline_body_bytes, spill_dir=self._spill,
-                          name=f"{request_id}.input")
+        body = store_body(
+            event, limit=self._settings.inline_body_bytes, spill_dir=self._spill, name=f"{request_id}.input"
+        )
         return {"input": body.value, "input_size": body.size, "input_ref": body.ref}
 
     def _output(self, request_id: str, result: ExecResult) -> Any:
-        return store_body(result.result if result.ok else None, limit=self._settings.inline_body_bytes,
-                          spill_dir=self._spill, name=f"{request_id}.output")
+        return store_body(
+            result.result if result.ok else None,
+            limit=self._settings.inline_body_bytes,
+            spill_dir=self._spill,
+            name=f"{request_id}.output",
+        )
 
-    def _log_rows(self, request_id: str, function_id: str, attempt: int, result: ExecResult) -> list[dict[str, Any]]:
+    def _log_rows(
+        self, request_id: str, function_id: str, attempt: int, result: ExecResult
+    ) -> list[dict[str, Any]]:
         if not result.logs:
             return []
-        return [{"id": new_id(), "invocation_id": request_id, "function_id": function_id, "attempt": attempt,
-                 "level": "info" if result.ok else "error", "message": result.logs,
-                 "truncated": result.logs_truncated, "created_at": utcnow()}]
+        return [
+            {
+                "id": new_id(),
+                "invocation_id": request_id,
+                "function_id": function_id,
+                "attempt": attempt,
+                "level": "info" if result.ok else "error",
+                "message": result.logs,
+                "truncated": result.logs_truncated,
+                "created_at": utcnow(),
+            }
+        ]
 
     def _finished_events(self, row: dict[str, Any], logs: list[dict[str, Any]], *, final: bool) -> list[Any]:
         events: list[Any] = [
-            InvocationLogged(invocation_id=row["id"], function_id=row["function_id"],
-                             function_name=row["function_name"], level=log["level"], message=log["message"])
+            InvocationLogged(
+                invocation_id=row["id"],
+                function_id=row["function_id"],
+                function_name=row["function_name"],
+                level=log["level"],
+                message=log["message"],
+            )
             for log in logs
         ]
-        events.append(InvocationFinished(
-            invocation_id=row["id"], function_id=row["function_id"], function_name=row["function_name"],
-            source=row["source"], status=row["status"], duration_ms=row["duration_ms"], cold=row["cold"],
-            attempt=row.get("attempt", 1), final=final,
-        ))
+        events.append(
+            InvocationFinished(
+                invocation_id=row["id"],
+                function_id=row["function_id"],
+                function_name=row["function_name"],
+                source=row["source"],
+                status=row["status"],
+                duration_ms=row["duration_ms"],
+                cold=row["cold"],
+                attempt=row.get("attempt", 1),
+                final=final,
+            )
+        )
         return events
 
     async def _existing_id(self, function_id: str, key: str) -> str | None:
         async with self._db.session() as session:
-            row = await session.execute(select(Invocation.id).where(
-                Invocation.function_id == function_id, Invocation.idempotency_key == key))
+            row = await session.execute(
+                select(Invocation.id).where(
+                    Invocation.function_id == function_id, Invocation.idempotency_key == key
+                )
+            )
             return row.scalars().first()
 
     async def _previous(self, function_id: str, key: str) -> Outcome | None:
         async with self._db.session() as session:
-            row = await session.execute(select(Invocation).where(
-                Invocation.function_id == function_id, Invocation.idempotency_key == key))
+            row = await session.execute(
+                select(Invocation).where(
+                    Invocation.function_id == function_id, Invocation.idempotency_key == key
+                )
+            )
             inv = row.scalars().first()
         if inv is None or inv.status in ("pending", "running"):
             return None
-        error = ErrorInfo(inv.error_type or "", inv.error_message or "", inv.error_stack or "") \
-            if inv.error_type else None
+        error = (
+            ErrorInfo(inv.error_type or "", inv.error_message or "", inv.error_stack or "")
+            if inv.error_type
+            else None
+        )
         result = ExecResult(
             status=inv.status,  # type: ignore[arg-type]
-            result=load_body(inv.output, inv.output_ref), error=error, duration_ms=inv.duration_ms or 0.0,
-            peak_memory_kb=inv.peak_memory_kb, cold=inv.cold, init_ms=inv.init_ms,
+            result=load_body(inv.output, inv.output_ref),
+            error=error,
+            duration_ms=inv.duration_ms or 0.0,
+            peak_memory_kb=inv.peak_memory_kb,
+            cold=inv.cold,
+            init_ms=inv.init_ms,
         )
         return Outcome(inv.id, inv.version, result, replayed=True)

@@ -34,8 +34,16 @@ class FunctionSpec:
     def pool_key(self) -> str:
         """Workers are interchangeable exactly when this matches (code, handler, limits, env)."""
         blob = json.dumps(
-            [self.function_id, self.version, self.runtime, self.handler, self.code_hash, self.memory_mb,
-             sorted(self.env.items()), self.network],
+            [
+                self.function_id,
+                self.version,
+                self.runtime,
+                self.handler,
+                self.code_hash,
+                self.memory_mb,
+                sorted(self.env.items()),
+                self.network,
+            ],
             separators=(",", ":"),
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:32]

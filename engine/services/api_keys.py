@@ -53,15 +53,27 @@ def hash_key(raw: str) -> str:
 def new_key(name: str, user_id: str, role: Role, expires_at: datetime | None) -> tuple[ApiKey, str]:
     """A fresh key row and its raw value (the only time the raw value exists)."""
     raw = KEY_PREFIX + secrets.token_urlsafe(30)
-    row = ApiKey(name=name, prefix=raw[:DISPLAY_PREFIX_LENGTH], key_hash=hash_key(raw), user_id=user_id,
-                 role=role, expires_at=expires_at)
+    row = ApiKey(
+        name=name,
+        prefix=raw[:DISPLAY_PREFIX_LENGTH],
+        key_hash=hash_key(raw),
+        user_id=user_id,
+        role=role,
+        expires_at=expires_at,
+    )
     return row, raw
 
 
 def key_snapshot(key: ApiKey) -> dict[str, Any]:
     """What the audit trail keeps of a key: never the raw value or its hash."""
-    return {"name": key.name, "prefix": key.prefix, "role": key.role, "user_id": key.user_id,
-            "expires_at": _iso(key.expires_at), "revoked_at": _iso(key.revoked_at)}
+    return {
+        "name": key.name,
+        "prefix": key.prefix,
+        "role": key.role,
+        "user_id": key.user_id,
+        "expires_at": _iso(key.expires_at),
+        "revoked_at": _iso(key.revoked_at),
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -78,8 +90,9 @@ class _Cached:
 
 
 class ApiKeyService:
-    def __init__(self, db: Database, audit: AuditService, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, db: Database, audit: AuditService, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
         self._audit = audit
         self.clock = clock  # monotonic seconds; tests replace it to step past the TTLs
@@ -128,19 +141,38 @@ class ApiKeyService:
                 raise Invalid("role", f"role exceeds the role of user {owner.username!r} ({owner.role})")
             key_role = role or lower_role(principal.role, owner_role)
             clash = await session.execute(
-                select(ApiKey.id).where(col(ApiKey.user_id) == owner_id, col(ApiKey.name) == name,
-                                        col(ApiKey.revoked_at).is_(None)).limit(1))
+                select(ApiKey.id)
+                .where(
+                    col(ApiKey.user_id) == owner_id,
+                    col(ApiKey.name) == name,
+                    col(ApiKey.revoked_at).is_(None),
+                )
+                .limit(1)
+            )
             if clash.first() is not None:
                 raise Conflict(f"an active API key named {name!r} already exists", field="name")
             key, raw = new_key(name, owner_id, key_role, expiry)
             session.add(key)
             await session.flush()
-            self._audit.record(session, principal, "apikey.create", resource_type="api_key",
-                               resource_id=key.id, resource_name=name, after=key_snapshot(key))
+            self._audit.record(
+                session,
+                principal,
+                "apikey.create",
+                resource_type="api_key",
+                resource_id=key.id,
+                resource_name=name,
+                after=key_snapshot(key),
+            )
         return key, raw
 
-    async def list(self, principal: Principal, *, include_revoked: bool = True, limit: int | None = None,
-                   cursor: str | None = None) -> Page[ApiKey]:
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        include_revoked: bool = True,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ApiKey]:
         """Newest first; an admin sees every key, anyone else their own."""
         stmt = select(ApiKey)
         if not principal.can("admin"):
@@ -160,9 +192,16 @@ class ApiKeyService:
                 return key
             before = key_snapshot(key)
             key.revoked_at = utcnow()
-            self._audit.record(session, principal, "apikey.revoke", resource_type="api_key",
-                               resource_id=key.id, resource_name=key.name, before=before,
-                               after=key_snapshot(key))
+            self._audit.record(
+                session,
+                principal,
+                "apikey.revoke",
+                resource_type="api_key",
+                resource_id=key.id,
+                resource_name=key.name,
+                before=before,
+                after=key_snapshot(key),
+            )
         self.evict(lambda entry: entry.key_id == key.id)
         return key
 
@@ -197,10 +236,13 @@ class ApiKeyService:
 
     async def _lookup(self, digest: str, now: float) -> _Cached:
         async with self._db.session() as session:
-            row = (await session.execute(
-                select(ApiKey, User).join(User, col(User.id) == col(ApiKey.user_id))
-                .where(col(ApiKey.key_hash) == digest)
-            )).first()
+            row = (
+                await session.execute(
+                    select(ApiKey, User)
+                    .join(User, col(User.id) == col(ApiKey.user_id))
+                    .where(col(ApiKey.key_hash) == digest)
+                )
+            ).first()
         if row is None:
             raise Unauthorized("invalid API key")
         key, user = row
@@ -210,10 +252,12 @@ class ApiKeyService:
             raise Unauthorized("the API key's user is disabled")
         # A demoted user's old keys must not keep the old powers: the key acts with the lower role.
         role = lower_role(key.role, user.role)  # type: ignore[arg-type]
-        principal = Principal(actor=f"key:{key.name}", actor_type="api_key", role=role, user_id=user.id,
-                              tenant=user.tenant)
-        return _Cached(principal=principal, key_id=key.id, user_id=user.id, expires_at=key.expires_at,
-                       cached_at=now)
+        principal = Principal(
+            actor=f"key:{key.name}", actor_type="api_key", role=role, user_id=user.id, tenant=user.tenant
+        )
+        return _Cached(
+            principal=principal, key_id=key.id, user_id=user.id, expires_at=key.expires_at, cached_at=now
+        )
 
     def _remember(self, digest: str, entry: _Cached, now: float) -> None:
         if len(self._cache) >= 10_000:  # only valid keys get here, but bound memory anyway
@@ -231,8 +275,9 @@ class ApiKeyService:
             self._touched = {k: t for k, t in self._touched.items() if now - t < TOUCH_INTERVAL_SEC}
         try:
             async with self._db.transaction() as session:
-                await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id)
-                                      .values(last_used_at=utcnow()))
+                await session.execute(
+                    update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=utcnow())
+                )
         except SQLAlchemyError:  # a busy database must not fail the request that used the key
             log.warning("could not record use of API key %s", key_id, exc_info=True)
 

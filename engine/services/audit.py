@@ -74,8 +74,9 @@ class AuditService:
             details=details,
         )
         session.add(row)
-        event = AuditRecorded(action=action, actor=principal.actor, resource_type=resource_type,
-                              resource_id=resource_id)
+        event = AuditRecorded(
+            action=action, actor=principal.actor, resource_type=resource_type, resource_id=resource_id
+        )
         session.info.setdefault("after_commit", []).append(lambda: self._bus.publish(event))
         return row
 

@@ -86,10 +86,24 @@ class AuthService:
                 key, raw = new_key("bootstrap", admin.id, "admin", None)
                 session.add(key)
                 await session.flush()
-                self._audit.record(session, SYSTEM, "user.create", resource_type="user", resource_id=admin.id,
-                                   resource_name=admin.username, after=user_snapshot(admin))
-                self._audit.record(session, SYSTEM, "apikey.create", resource_type="api_key",
-                                   resource_id=key.id, resource_name=key.name, after=key_snapshot(key))
+                self._audit.record(
+                    session,
+                    SYSTEM,
+                    "user.create",
+                    resource_type="user",
+                    resource_id=admin.id,
+                    resource_name=admin.username,
+                    after=user_snapshot(admin),
+                )
+                self._audit.record(
+                    session,
+                    SYSTEM,
+                    "apikey.create",
+                    resource_type="api_key",
+                    resource_id=key.id,
+                    resource_name=key.name,
+                    after=key_snapshot(key),
+                )
         except IntegrityError:  # another node bootstrapped the same database first
             return None
         if self._settings.bootstrap_key_file:
@@ -106,13 +120,17 @@ class AuthService:
             if locked_for is not None:
                 await self._failed(username, ip, "locked")
                 minutes = max(1, -(-int(locked_for.total_seconds()) // 60))
-                raise QuotaExceeded(f"too many failed log-ins for {username!r}: locked, try again in "
-                                    f"{minutes} minute{'s' if minutes > 1 else ''}")
+                raise QuotaExceeded(
+                    f"too many failed log-ins for {username!r}: locked, try again in "
+                    f"{minutes} minute{'s' if minutes > 1 else ''}"
+                )
             async with self._db.session() as session:
-                user = (await session.execute(select(User).where(col(User.username) == username))
-                        ).scalar_one_or_none()
+                user = (
+                    await session.execute(select(User).where(col(User.username) == username))
+                ).scalar_one_or_none()
             ok = len(password) <= MAX_PASSWORD and await verify_password(
-                user.password_hash if user else await self._dummy(), password)
+                user.password_hash if user else await self._dummy(), password
+            )
             if user is None or not ok:
                 await self._failed(username, ip, "unknown_user" if user is None else "bad_password")
                 raise Unauthorized("invalid username or password")
@@ -128,8 +146,14 @@ class AuthService:
                 if rehashed:
                     fresh.password_hash = rehashed
                 principal = _user_principal(fresh, ip)
-                self._audit.record(session, principal, "user.login", resource_type="user",
-                                   resource_id=fresh.id, resource_name=fresh.username)
+                self._audit.record(
+                    session,
+                    principal,
+                    "user.login",
+                    resource_type="user",
+                    resource_id=fresh.id,
+                    resource_name=fresh.username,
+                )
             return principal
 
     def issue_session(self, principal: Principal) -> str:
@@ -157,8 +181,14 @@ class AuthService:
     async def logout(self, principal: Principal) -> None:
         """Audit the log-out. Session tokens are stateless: the client drops its cookie."""
         async with self._db.transaction() as session:
-            self._audit.record(session, principal, "user.logout", resource_type="user",
-                               resource_id=principal.user_id, resource_name=principal.actor)
+            self._audit.record(
+                session,
+                principal,
+                "user.logout",
+                resource_type="user",
+                resource_id=principal.user_id,
+                resource_name=principal.actor,
+            )
 
     async def me(self, principal: Principal) -> User:
         """The user behind `principal` (for a key: its owner)."""
@@ -170,14 +200,33 @@ class AuthService:
 
     # --- API keys (engine/services/api_keys.py) ---------------------------------------------------
 
-    async def create_api_key(self, principal: Principal, name: str, *, expires_at: datetime | None = None,
-                             expires_in_days: int | None = None, role: Role | None = None,
-                             user_id: str | None = None) -> tuple[ApiKey, str]:
-        return await self.keys.create(principal, name, expires_at=expires_at, expires_in_days=expires_in_days,
-                                      role=role, user_id=user_id)
+    async def create_api_key(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        expires_at: datetime | None = None,
+        expires_in_days: int | None = None,
+        role: Role | None = None,
+        user_id: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        return await self.keys.create(
+            principal,
+            name,
+            expires_at=expires_at,
+            expires_in_days=expires_in_days,
+            role=role,
+            user_id=user_id,
+        )
 
-    async def list_api_keys(self, principal: Principal, *, include_revoked: bool = True,
-                            limit: int | None = None, cursor: str | None = None) -> Page[ApiKey]:
+    async def list_api_keys(
+        self,
+        principal: Principal,
+        *,
+        include_revoked: bool = True,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ApiKey]:
         return await self.keys.list(principal, include_revoked=include_revoked, limit=limit, cursor=cursor)
 
     async def revoke_api_key(self, principal: Principal, key_id: str) -> ApiKey:
@@ -188,19 +237,34 @@ class AuthService:
 
     # --- users (engine/services/users.py) ---------------------------------------------------------
 
-    async def create_user(self, principal: Principal, username: str, password: str, *, role: Role = "viewer",
-                          tenant: str = "default") -> User:
+    async def create_user(
+        self,
+        principal: Principal,
+        username: str,
+        password: str,
+        *,
+        role: Role = "viewer",
+        tenant: str = "default",
+    ) -> User:
         return await self.users.create(principal, username, password, role=role, tenant=tenant)
 
-    async def list_users(self, principal: Principal, *, limit: int | None = None,
-                         cursor: str | None = None) -> Page[User]:
+    async def list_users(
+        self, principal: Principal, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[User]:
         return await self.users.list(principal, limit=limit, cursor=cursor)
 
     async def get_user(self, principal: Principal, user_id: str) -> User:
         return await self.users.get(principal, user_id)
 
-    async def update_user(self, principal: Principal, user_id: str, *, role: Role | None = None,
-                          disabled: bool | None = None, password: str | None = None) -> User:
+    async def update_user(
+        self,
+        principal: Principal,
+        user_id: str,
+        *,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> User:
         return await self.users.update(principal, user_id, role=role, disabled=disabled, password=password)
 
     async def delete_user(self, principal: Principal, user_id: str) -> None:
@@ -216,10 +280,14 @@ class AuthService:
         since = now - FAILURE_WINDOW - LOCK_DURATION
         stmt = (
             select(AuditEvent.created_at)
-            .where(col(AuditEvent.action) == "user.login_failed", col(AuditEvent.id) >= _first_id_at(since),
-                   col(AuditEvent.resource_type) == "user", col(AuditEvent.resource_name) == username,
-                   col(AuditEvent.created_at) >= since,
-                   AuditEvent.details["reason"].as_string() != "locked")  # type: ignore[index]
+            .where(
+                col(AuditEvent.action) == "user.login_failed",
+                col(AuditEvent.id) >= _first_id_at(since),
+                col(AuditEvent.resource_type) == "user",
+                col(AuditEvent.resource_name) == username,
+                col(AuditEvent.created_at) >= since,
+                AuditEvent.details["reason"].as_string() != "locked",
+            )  # type: ignore[index]
             .order_by(col(AuditEvent.id).desc())
             .limit(50)  # bounded: while locked nothing is counted, so few rows ever qualify
         )
@@ -235,8 +303,14 @@ class AuthService:
         # The claimed name is the actor: nobody is authenticated, and this is what an admin searches by.
         claimed = Principal(actor=username[:128], actor_type="user", role="viewer", ip=ip)
         async with self._db.transaction() as session:
-            self._audit.record(session, claimed, "user.login_failed", resource_type="user",
-                               resource_name=username[:128], details={"reason": reason})
+            self._audit.record(
+                session,
+                claimed,
+                "user.login_failed",
+                resource_type="user",
+                resource_name=username[:128],
+                details={"reason": reason},
+            )
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
@@ -259,8 +333,14 @@ class AuthService:
 
 
 def _user_principal(user: User, ip: str) -> Principal:
-    return Principal(actor=user.username, actor_type="user", role=user.role,  # type: ignore[arg-type]
-                     user_id=user.id, tenant=user.tenant, ip=ip)
+    return Principal(
+        actor=user.username,
+        actor_type="user",
+        role=user.role,  # type: ignore[arg-type]
+        user_id=user.id,
+        tenant=user.tenant,
+        ip=ip,
+    )
 
 
 def _first_id_at(moment: datetime) -> str:

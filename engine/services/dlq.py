@@ -36,8 +36,15 @@ class DlqService:
         self._audit = audit
         self._invoker = invoker
 
-    async def list(self, principal: Principal, *, function_id: str | None = None, status: str | None = None,
-                   limit: int | None = None, cursor: str | None = None) -> Page[DeadLetter]:
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        function_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[DeadLetter]:
         stmt = select(DeadLetter)
         if function_id:
             stmt = stmt.where(DeadLetter.function_id == function_id)
@@ -57,10 +64,13 @@ class DlqService:
 
     async def stats(self, principal: Principal, function_id: str | None = None) -> dict[str, Any]:
         by_status = select(DeadLetter.status, func.count()).group_by(DeadLetter.status)
-        by_function = (select(DeadLetter.function_id, DeadLetter.function_name, func.count())
-                       .where(DeadLetter.status.in_(("pending", "retrying")))
-                       .group_by(DeadLetter.function_id, DeadLetter.function_name)
-                       .order_by(func.count().desc()).limit(20))
+        by_function = (
+            select(DeadLetter.function_id, DeadLetter.function_name, func.count())
+            .where(DeadLetter.status.in_(("pending", "retrying")))
+            .group_by(DeadLetter.function_id, DeadLetter.function_name)
+            .order_by(func.count().desc())
+            .limit(20)
+        )
         if function_id:
             by_status = by_status.where(DeadLetter.function_id == function_id)
             by_function = by_function.where(DeadLetter.function_id == function_id)
@@ -71,7 +81,9 @@ class DlqService:
             "total": sum(counts.values()),
             "function_id": function_id,
             **{status: counts.get(status, 0) for status in STATUSES},
-            "by_function": [{"function_id": fid, "function_name": name, "count": n} for fid, name, n in functions],
+            "by_function": [
+                {"function_id": fid, "function_name": name, "count": n} for fid, name, n in functions
+            ],
         }
 
     async def retry(self, principal: Principal, message_id: str) -> RetryResult:
@@ -84,13 +96,20 @@ class DlqService:
                 raise BadRequest(f"message is {msg.status}; only pending messages can be retried")
             msg.status, msg.retry_count, msg.last_retry_at = "retrying", msg.retry_count + 1, utcnow()
             session.add(msg)
-            self._audit.record(session, principal, "dlq.retry", resource_type="dlq", resource_id=msg.id,
-                               resource_name=msg.function_name)
+            self._audit.record(
+                session,
+                principal,
+                "dlq.retry",
+                resource_type="dlq",
+                resource_id=msg.id,
+                resource_name=msg.function_name,
+            )
         outcome: Outcome | None = None
         error: str | None = None
         try:
-            outcome = await self._invoker.invoke(principal, msg.function_id, msg.payload, source="retry",
-                                                 replay_of=msg.original_request_id)
+            outcome = await self._invoker.invoke(
+                principal, msg.function_id, msg.payload, source="retry", replay_of=msg.original_request_id
+            )
         except (NotFound, BadRequest) as exc:
             error = exc.message
         async with self._db.transaction() as session:
@@ -101,11 +120,21 @@ class DlqService:
                 row.status, row.resolved_at = "resolved", utcnow()
             else:
                 row.status = "pending"
-                failure = error or (outcome.result.error.message if outcome and outcome.result.error else "failed")
+                failure = error or (
+                    outcome.result.error.message if outcome and outcome.result.error else "failed"
+                )
                 row.error = failure
-                row.attempts = [*row.attempts, {"attempt": f"retry {row.retry_count}", "message": failure,
-                                                "type": outcome.result.error.type if outcome and outcome.result.error
-                                                else "RetryFailed", "started_at": utcnow().isoformat()}]
+                row.attempts = [
+                    *row.attempts,
+                    {
+                        "attempt": f"retry {row.retry_count}",
+                        "message": failure,
+                        "type": outcome.result.error.type
+                        if outcome and outcome.result.error
+                        else "RetryFailed",
+                        "started_at": utcnow().isoformat(),
+                    },
+                ]
             session.add(row)
             self._notify(session, row)
         return RetryResult(row, outcome, error)
@@ -120,8 +149,14 @@ class DlqService:
                 raise BadRequest(f"message is already {msg.status}")
             msg.status, msg.resolved_at = "discarded", utcnow()
             session.add(msg)
-            self._audit.record(session, principal, "dlq.discard", resource_type="dlq", resource_id=msg.id,
-                               resource_name=msg.function_name)
+            self._audit.record(
+                session,
+                principal,
+                "dlq.discard",
+                resource_type="dlq",
+                resource_id=msg.id,
+                resource_name=msg.function_name,
+            )
             self._notify(session, msg)
         return msg
 
@@ -132,8 +167,14 @@ class DlqService:
             if msg is None:
                 raise NotFound(f"DLQ message not found: {message_id}")
             await session.delete(msg)
-            self._audit.record(session, principal, "dlq.delete", resource_type="dlq", resource_id=msg.id,
-                               resource_name=msg.function_name)
+            self._audit.record(
+                session,
+                principal,
+                "dlq.delete",
+                resource_type="dlq",
+                resource_id=msg.id,
+                resource_name=msg.function_name,
+            )
             msg.status = "deleted"
             self._notify(session, msg)
 
@@ -144,8 +185,14 @@ class DlqService:
             stmt = stmt.where(DeadLetter.function_id == function_id)
         async with self._db.transaction() as session:
             deleted = (await session.execute(stmt)).rowcount or 0
-            self._audit.record(session, principal, "dlq.purge", resource_type="dlq",
-                               resource_id=function_id or "*", details={"deleted": deleted})
+            self._audit.record(
+                session,
+                principal,
+                "dlq.purge",
+                resource_type="dlq",
+                resource_id=function_id or "*",
+                details={"deleted": deleted},
+            )
             event = DlqChanged(message_id="*", function_id=function_id or "*", status="deleted")
             session.info.setdefault("after_commit", []).append(lambda: self._bus.publish(event))
         return deleted

@@ -10,9 +10,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # Runtime ids, with the original Nimbus ids accepted as aliases (DESIGN §13).
 RUNTIMES = ("python", "nodejs", "go", "rust", "wasm")
-RUNTIME_ALIASES = {"python3.11": "python", "python3": "python", "nodejs20": "nodejs", "node": "nodejs",
-                   "go1.24": "go", "rust1.75": "rust"}
-ENTRY_FILES = {"python": "main.py", "nodejs": "index.js", "go": "main.go", "rust": "lib.rs", "wasm": "module.wat"}
+RUNTIME_ALIASES = {
+    "python3.11": "python",
+    "python3": "python",
+    "nodejs20": "nodejs",
+    "node": "nodejs",
+    "go1.24": "go",
+    "rust1.75": "rust",
+}
+ENTRY_FILES = {
+    "python": "main.py",
+    "nodejs": "index.js",
+    "go": "main.go",
+    "rust": "lib.rs",
+    "wasm": "module.wat",
+}
 EXTENSIONS = {"python": ".py", "nodejs": ".js", "go": ".go", "rust": ".rs", "wasm": ".wat"}
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -148,7 +160,9 @@ def default_handler(runtime: str) -> str:
     return {"python": "main.handler", "nodejs": "index.handler", "go": "Handler"}.get(runtime, "handler")
 
 
-def assemble_files(runtime: str, handler: str, code: str | None, files: dict[str, str] | None) -> dict[str, str]:
+def assemble_files(
+    runtime: str, handler: str, code: str | None, files: dict[str, str] | None
+) -> dict[str, str]:
     """Merge the single-file `code` field and the `files` map into one file set."""
     merged = dict(files or {})
     if code is not None:

@@ -33,8 +33,22 @@ from engine.services.function_schemas import (
 )
 
 # Fields shown in audit before/after (never code bodies or secrets: they can be large or sensitive).
-_AUDITED = ("name", "runtime", "handler", "code_hash", "memory_mb", "timeout_sec", "max_concurrency",
-            "min_warm", "retry_attempts", "network", "status", "tags", "description", "version")
+_AUDITED = (
+    "name",
+    "runtime",
+    "handler",
+    "code_hash",
+    "memory_mb",
+    "timeout_sec",
+    "max_concurrency",
+    "min_warm",
+    "retry_attempts",
+    "network",
+    "status",
+    "tags",
+    "description",
+    "version",
+)
 
 
 def code_hash(files: dict[str, str]) -> str:
@@ -106,8 +120,10 @@ class FunctionService:
         async with self._db.session() as session:
             fn = await self._load(session, ref)
             rows = await session.execute(
-                select(FunctionVersion).where(FunctionVersion.function_id == fn.id)
-                .order_by(FunctionVersion.version.desc()).limit(1000)
+                select(FunctionVersion)
+                .where(FunctionVersion.function_id == fn.id)
+                .order_by(FunctionVersion.version.desc())
+                .limit(1000)
             )
             return list(rows.scalars())
 
@@ -123,15 +139,34 @@ class FunctionService:
         if version is not None:
             env = {**version.env_vars, **self._secrets.decrypt(fn.secrets)}
             return FunctionSpec(
-                function_id=fn.id, name=fn.name, version=str(version.version), runtime=version.runtime,
-                handler=version.handler, files=version.files, code_hash=version.code_hash,
-                memory_mb=version.memory_mb, timeout_sec=version.timeout_sec, env=env, network=fn.network,
-                max_concurrency=fn.max_concurrency, min_warm=fn.min_warm,
+                function_id=fn.id,
+                name=fn.name,
+                version=str(version.version),
+                runtime=version.runtime,
+                handler=version.handler,
+                files=version.files,
+                code_hash=version.code_hash,
+                memory_mb=version.memory_mb,
+                timeout_sec=version.timeout_sec,
+                env=env,
+                network=fn.network,
+                max_concurrency=fn.max_concurrency,
+                min_warm=fn.min_warm,
             )
         return FunctionSpec(
-            function_id=fn.id, name=fn.name, version="$LATEST", runtime=fn.runtime, handler=fn.handler,
-            files=fn.files, code_hash=fn.code_hash, memory_mb=fn.memory_mb, timeout_sec=fn.timeout_sec,
-            env=env, network=fn.network, max_concurrency=fn.max_concurrency, min_warm=fn.min_warm,
+            function_id=fn.id,
+            name=fn.name,
+            version="$LATEST",
+            runtime=fn.runtime,
+            handler=fn.handler,
+            files=fn.files,
+            code_hash=fn.code_hash,
+            memory_mb=fn.memory_mb,
+            timeout_sec=fn.timeout_sec,
+            env=env,
+            network=fn.network,
+            max_concurrency=fn.max_concurrency,
+            min_warm=fn.min_warm,
         )
 
     # --- writes -----------------------------------------------------------------------------------
@@ -155,8 +190,15 @@ class FunctionService:
                     raise Conflict(f"a function named {data.name!r} already exists", field="name")
                 session.add(fn)
                 await session.flush()
-                self._audit.record(session, principal, "function.create", resource_type="function",
-                                   resource_id=fn.id, resource_name=fn.name, after=snapshot(fn))
+                self._audit.record(
+                    session,
+                    principal,
+                    "function.create",
+                    resource_type="function",
+                    resource_id=fn.id,
+                    resource_name=fn.name,
+                    after=snapshot(fn),
+                )
                 self._after_commit(session, fn, "created")
         except IntegrityError as exc:  # a concurrent create won the unique index
             raise Conflict(f"a function named {data.name!r} already exists", field="name") from exc
@@ -189,8 +231,16 @@ class FunctionService:
             fn.version += 1
             fn.updated_at = utcnow()
             session.add(fn)
-            self._audit.record(session, principal, "function.update", resource_type="function",
-                               resource_id=fn.id, resource_name=fn.name, before=before, after=snapshot(fn))
+            self._audit.record(
+                session,
+                principal,
+                "function.update",
+                resource_type="function",
+                resource_id=fn.id,
+                resource_name=fn.name,
+                before=before,
+                after=snapshot(fn),
+            )
             self._after_commit(session, fn, "updated", retire=True)
         return fn
 
@@ -198,8 +248,15 @@ class FunctionService:
         self._require_writer(principal)
         async with self._db.transaction() as session:
             fn = await self._load(session, ref)
-            self._audit.record(session, principal, "function.delete", resource_type="function",
-                               resource_id=fn.id, resource_name=fn.name, before=snapshot(fn))
+            self._audit.record(
+                session,
+                principal,
+                "function.delete",
+                resource_type="function",
+                resource_id=fn.id,
+                resource_name=fn.name,
+                before=snapshot(fn),
+            )
             await session.delete(fn)
             self._after_commit(session, fn, "deleted", retire=True)
 
@@ -216,8 +273,16 @@ class FunctionService:
             fn.status = "active" if online else "offline"
             fn.updated_at = utcnow()
             session.add(fn)
-            self._audit.record(session, principal, f"function.{action}", resource_type="function",
-                               resource_id=fn.id, resource_name=fn.name, before=before, after=snapshot(fn))
+            self._audit.record(
+                session,
+                principal,
+                f"function.{action}",
+                resource_type="function",
+                resource_id=fn.id,
+                resource_name=fn.name,
+                before=before,
+                after=snapshot(fn),
+            )
             self._after_commit(session, fn, action, retire=not online)
         return fn
 
@@ -227,15 +292,29 @@ class FunctionService:
             fn = await self._load(session, ref, for_update=True)
             fn.latest_published += 1
             version = FunctionVersion(
-                function_id=fn.id, version=fn.latest_published, description=description, runtime=fn.runtime,
-                handler=fn.handler, code=fn.code, files=fn.files, code_hash=fn.code_hash,
-                memory_mb=fn.memory_mb, timeout_sec=fn.timeout_sec, env_vars=fn.env_vars,
+                function_id=fn.id,
+                version=fn.latest_published,
+                description=description,
+                runtime=fn.runtime,
+                handler=fn.handler,
+                code=fn.code,
+                files=fn.files,
+                code_hash=fn.code_hash,
+                memory_mb=fn.memory_mb,
+                timeout_sec=fn.timeout_sec,
+                env_vars=fn.env_vars,
                 created_by=principal.actor,
             )
             session.add_all([fn, version])
-            self._audit.record(session, principal, "function.publish", resource_type="function",
-                               resource_id=fn.id, resource_name=fn.name,
-                               after={"version": version.version, "code_hash": fn.code_hash})
+            self._audit.record(
+                session,
+                principal,
+                "function.publish",
+                resource_type="function",
+                resource_id=fn.id,
+                resource_name=fn.name,
+                after={"version": version.version, "code_hash": fn.code_hash},
+            )
             self._after_commit(session, fn, "published")
         return version
 
@@ -245,14 +324,27 @@ class FunctionService:
             fn = await self._load(session, ref)
             target = await self._load_version(session, fn, number)
             before = snapshot(fn)
-            fn.handler, fn.files, fn.code, fn.code_hash = target.handler, target.files, target.code, target.code_hash
+            fn.handler, fn.files, fn.code, fn.code_hash = (
+                target.handler,
+                target.files,
+                target.code,
+                target.code_hash,
+            )
             fn.memory_mb, fn.timeout_sec, fn.env_vars = target.memory_mb, target.timeout_sec, target.env_vars
             fn.version += 1
             fn.updated_at = utcnow()
             session.add(fn)
-            self._audit.record(session, principal, "function.rollback", resource_type="function",
-                               resource_id=fn.id, resource_name=fn.name, before=before,
-                               after=snapshot(fn), details={"to_version": number})
+            self._audit.record(
+                session,
+                principal,
+                "function.rollback",
+                resource_type="function",
+                resource_id=fn.id,
+                resource_name=fn.name,
+                before=before,
+                after=snapshot(fn),
+                details={"to_version": number},
+            )
             self._after_commit(session, fn, "updated", retire=True)
         return fn
 
@@ -291,7 +383,9 @@ class FunctionService:
 
     async def _load_version(self, session: AsyncSession, fn: Function, number: int) -> FunctionVersion:
         row = await session.execute(
-            select(FunctionVersion).where(FunctionVersion.function_id == fn.id, FunctionVersion.version == number)
+            select(FunctionVersion).where(
+                FunctionVersion.function_id == fn.id, FunctionVersion.version == number
+            )
         )
         version = row.scalars().first()
         if version is None:

@@ -35,7 +35,9 @@ class InvocationDetail:
 
 
 class InvocationService:
-    def __init__(self, db: Database, bus: LocalBus, audit: AuditService, invoker: Invoker, catalog: Catalog) -> None:
+    def __init__(
+        self, db: Database, bus: LocalBus, audit: AuditService, invoker: Invoker, catalog: Catalog
+    ) -> None:
         self._db = db
         self._bus = bus
         self._audit = audit
@@ -76,25 +78,55 @@ class InvocationService:
             inv = await session.get(Invocation, invocation_id)
             if inv is None:
                 raise NotFound(f"invocation not found: {invocation_id}")
-            logs = (await session.execute(select(InvocationLog).where(InvocationLog.invocation_id == inv.id)
-                                          .order_by(InvocationLog.id))).scalars().all()
-            attempts = (await session.execute(select(InvocationAttempt)
-                                              .where(InvocationAttempt.invocation_id == inv.id)
-                                              .order_by(InvocationAttempt.attempt))).scalars().all()
-        text = "".join(row.message if len(logs) == 1 else f"--- attempt {row.attempt} ---\n{row.message}"
-                       for row in logs)
-        return InvocationDetail(inv, load_body(inv.input, inv.input_ref), load_body(inv.output, inv.output_ref),
-                                text, list(attempts))
+            logs = (
+                (
+                    await session.execute(
+                        select(InvocationLog)
+                        .where(InvocationLog.invocation_id == inv.id)
+                        .order_by(InvocationLog.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            attempts = (
+                (
+                    await session.execute(
+                        select(InvocationAttempt)
+                        .where(InvocationAttempt.invocation_id == inv.id)
+                        .order_by(InvocationAttempt.attempt)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        text = "".join(
+            row.message if len(logs) == 1 else f"--- attempt {row.attempt} ---\n{row.message}" for row in logs
+        )
+        return InvocationDetail(
+            inv,
+            load_body(inv.input, inv.input_ref),
+            load_body(inv.output, inv.output_ref),
+            text,
+            list(attempts),
+        )
 
     async def replay(self, principal: Principal, invocation_id: str, source: str = "api") -> Outcome:
         detail = await self.get(principal, invocation_id)
         inv = detail.invocation
-        outcome = await self._invoker.invoke(principal, inv.function_id, detail.input, source=source,
-                                             replay_of=inv.id)
+        outcome = await self._invoker.invoke(
+            principal, inv.function_id, detail.input, source=source, replay_of=inv.id
+        )
         async with self._db.transaction() as session:
-            self._audit.record(session, principal, "invocation.replay", resource_type="invocation",
-                               resource_id=inv.id, resource_name=inv.function_name,
-                               details={"new_request_id": outcome.request_id})
+            self._audit.record(
+                session,
+                principal,
+                "invocation.replay",
+                resource_type="invocation",
+                resource_id=inv.id,
+                resource_name=inv.function_name,
+                details={"new_request_id": outcome.request_id},
+            )
         return outcome
 
     async def logs(
@@ -118,16 +150,20 @@ class InvocationService:
             rows = await self._logs_after(fn_id, after, limit or 100)
             if not rows and wait_sec > 0:
                 with contextlib.suppress(TimeoutError):
-                    await sub.wait_for(lambda e: isinstance(e, InvocationLogged) and e.function_id == fn_id,
-                                       timeout=wait_sec)
+                    await sub.wait_for(
+                        lambda e: isinstance(e, InvocationLogged) and e.function_id == fn_id, timeout=wait_sec
+                    )
                     rows = await self._logs_after(fn_id, after, limit or 100)
         return Page(items=rows, next_cursor=None)
 
     async def _logs_after(self, fn_id: str, after: str, limit: int) -> list[InvocationLog]:
         async with self._db.session() as session:
-            rows = await session.execute(select(InvocationLog)
-                                         .where(InvocationLog.function_id == fn_id, InvocationLog.id > after)
-                                         .order_by(InvocationLog.id).limit(min(limit, 100)))
+            rows = await session.execute(
+                select(InvocationLog)
+                .where(InvocationLog.function_id == fn_id, InvocationLog.id > after)
+                .order_by(InvocationLog.id)
+                .limit(min(limit, 100))
+            )
             return list(rows.scalars())
 
     async def _function_id(self, ref: str) -> str:

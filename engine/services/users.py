@@ -69,8 +69,9 @@ def _check_role(role: str) -> None:
 
 
 class UserService:
-    def __init__(self, db: Database, audit: AuditService, *,
-                 on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, db: Database, audit: AuditService, *, on_change: Callable[[str], None] | None = None
+    ) -> None:
         self._db = db
         self._audit = audit
         self._on_change = on_change  # user id -> drop cached principals (the API-key cache)
@@ -85,18 +86,28 @@ class UserService:
             raise NotFound("user not found")
         return user
 
-    async def list(self, principal: Principal, *, limit: int | None = None,
-                   cursor: str | None = None) -> Page[User]:
+    async def list(
+        self, principal: Principal, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[User]:
         _require_admin(principal)
         async with self._db.session() as session:
             return await paginate(session, select(User), User.id, cursor=cursor, limit=limit)
 
-    async def create(self, principal: Principal, username: str, password: str, *, role: Role = "viewer",
-                     tenant: str = "default") -> User:
+    async def create(
+        self,
+        principal: Principal,
+        username: str,
+        password: str,
+        *,
+        role: Role = "viewer",
+        tenant: str = "default",
+    ) -> User:
         _require_admin(principal)
         if not USERNAME.match(username):
-            raise Invalid("username", "username must be 1 to 64 letters, digits or . _ @ - "
-                                      "and start with a letter or digit")
+            raise Invalid(
+                "username",
+                "username must be 1 to 64 letters, digits or . _ @ - and start with a letter or digit",
+            )
         _check_role(role)
         check_password(password)
         user = User(username=username, password_hash=await hash_password(password), role=role, tenant=tenant)
@@ -106,14 +117,28 @@ class UserService:
                     raise Conflict(f"user {username!r} already exists", field="username")
                 session.add(user)
                 await session.flush()
-                self._audit.record(session, principal, "user.create", resource_type="user",
-                                   resource_id=user.id, resource_name=username, after=user_snapshot(user))
+                self._audit.record(
+                    session,
+                    principal,
+                    "user.create",
+                    resource_type="user",
+                    resource_id=user.id,
+                    resource_name=username,
+                    after=user_snapshot(user),
+                )
         except IntegrityError as exc:  # created concurrently by another request
             raise Conflict(f"user {username!r} already exists", field="username") from exc
         return user
 
-    async def update(self, principal: Principal, user_id: str, *, role: Role | None = None,
-                     disabled: bool | None = None, password: str | None = None) -> User:
+    async def update(
+        self,
+        principal: Principal,
+        user_id: str,
+        *,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> User:
         _require_admin(principal)
         if role is not None:
             _check_role(role)
@@ -125,8 +150,11 @@ class UserService:
             before = user_snapshot(user)
             if disabled and user.id == principal.user_id:
                 raise Conflict("you cannot disable your own account")
-            loses_admin = user.role == "admin" and not user.disabled and (
-                (role is not None and role != "admin") or bool(disabled))
+            loses_admin = (
+                user.role == "admin"
+                and not user.disabled
+                and ((role is not None and role != "admin") or bool(disabled))
+            )
             if loses_admin and await _other_admins(session, user.id) == 0:
                 raise Conflict("the last enabled admin cannot be demoted or disabled")
             if role is not None:
@@ -135,9 +163,17 @@ class UserService:
                 user.disabled = disabled
             if new_hash is not None:
                 user.password_hash = new_hash
-            self._audit.record(session, principal, "user.update", resource_type="user", resource_id=user.id,
-                               resource_name=user.username, before=before, after=user_snapshot(user),
-                               details={"password_changed": True} if new_hash else None)
+            self._audit.record(
+                session,
+                principal,
+                "user.update",
+                resource_type="user",
+                resource_id=user.id,
+                resource_name=user.username,
+                before=before,
+                after=user_snapshot(user),
+                details={"password_changed": True} if new_hash else None,
+            )
         self._changed(user.id)
         return user
 
@@ -150,8 +186,15 @@ class UserService:
                 raise Conflict("you cannot delete your own account")
             if user.role == "admin" and not user.disabled and await _other_admins(session, user.id) == 0:
                 raise Conflict("the last enabled admin cannot be deleted")
-            self._audit.record(session, principal, "user.delete", resource_type="user", resource_id=user.id,
-                               resource_name=user.username, before=user_snapshot(user))
+            self._audit.record(
+                session,
+                principal,
+                "user.delete",
+                resource_type="user",
+                resource_id=user.id,
+                resource_name=user.username,
+                before=user_snapshot(user),
+            )
             await session.delete(user)
         self._changed(user_id)
 
@@ -177,6 +220,9 @@ async def _username_taken(session: AsyncSession, username: str) -> bool:
 
 
 async def _other_admins(session: AsyncSession, user_id: str) -> int:
-    stmt = select(func.count()).select_from(User).where(
-        col(User.role) == "admin", col(User.disabled).is_(False), col(User.id) != user_id)
+    stmt = (
+        select(func.count())
+        .select_from(User)
+        .where(col(User.role) == "admin", col(User.disabled).is_(False), col(User.id) != user_id)
+    )
     return int((await session.execute(stmt)).scalar_one())

@@ -18,8 +18,12 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "admin_password": ADMIN_PASSWORD, "queue_workers": 4,
-        "poll_interval_sec": 0.2, "batch_max_delay_ms": 2.0, "keep_alive_sec": 60.0,
+        "data_dir": data_dir,
+        "admin_password": ADMIN_PASSWORD,
+        "queue_workers": 4,
+        "poll_interval_sec": 0.2,
+        "batch_max_delay_ms": 2.0,
+        "keep_alive_sec": 60.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -35,17 +39,23 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     key = platform.bootstrap.api_key
     transport = httpx.ASGITransport(app=create_api(platform))
-    async with httpx.AsyncClient(transport=transport, base_url="http://nimbus.test",
-                                 headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://nimbus.test",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as http:
         yield http
 
 
 HELLO = 'def handler(event, context):\n    return {"hello": event.get("name", "world")}\n'
 
 
-async def create_function(client: httpx.AsyncClient, name: str = "hello", code: str = HELLO,
-                          **fields: object) -> dict[str, object]:
-    response = await client.post("/api/v1/functions",
-                                 json={"name": name, "runtime": "python", "code": code, **fields})
+async def create_function(
+    client: httpx.AsyncClient, name: str = "hello", code: str = HELLO, **fields: object
+) -> dict[str, object]:
+    response = await client.post(
+        "/api/v1/functions", json={"name": name, "runtime": "python", "code": code, **fields}
+    )
     assert response.status_code == 201, response.text
     return response.json()

@@ -31,8 +31,9 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
     return body["error"]
 
 
-async def login(client: httpx.AsyncClient, username: str = "admin",
-                password: str = ADMIN_PASSWORD) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str = "admin", password: str = ADMIN_PASSWORD
+) -> httpx.Response:
     return await client.post("/api/v1/auth/login", json={"username": username, "password": password})
 
 
@@ -51,8 +52,15 @@ async def test_login_sets_an_httponly_session_cookie_that_authenticates(client: 
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["user"]["username"] == "admin" and body["user"]["role"] == "admin" and body["token"]
-    assert set(body["user"]) == {"id", "username", "role", "tenant", "disabled", "created_at",
-                                 "last_login_at"}
+    assert set(body["user"]) == {
+        "id",
+        "username",
+        "role",
+        "tenant",
+        "disabled",
+        "created_at",
+        "last_login_at",
+    }
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("nimbus_session=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     me = await client.get(ME)  # the client's cookie jar sends the cookie
@@ -83,14 +91,16 @@ async def test_repeated_failures_lock_the_login_with_429(client: httpx.AsyncClie
 
 async def test_disabled_user_cannot_log_in(client: httpx.AsyncClient, bootstrap: Bootstrap) -> None:
     ana = await make_user(client, bootstrap.api_key, "ana", "developer")
-    response = await client.put(f"/api/v1/users/{ana['id']}", headers=bearer(bootstrap.api_key),
-                                json={"disabled": True})
+    response = await client.put(
+        f"/api/v1/users/{ana['id']}", headers=bearer(bootstrap.api_key), json={"disabled": True}
+    )
     assert response.json()["disabled"] is True
     assert error_of(await login(client, "ana", "ana-password"), 401)["message"] == "this account is disabled"
 
 
-async def test_logout_clears_the_cookie_and_is_audited(client: httpx.AsyncClient,
-                                                       audit: AuditService) -> None:
+async def test_logout_clears_the_cookie_and_is_audited(
+    client: httpx.AsyncClient, audit: AuditService
+) -> None:
     await login(client)
     response = await client.post("/api/v1/auth/logout")
     assert response.status_code == 204
@@ -111,15 +121,17 @@ async def test_api_key_works_in_either_header(client: httpx.AsyncClient, bootstr
 
 async def test_no_credentials_is_401_saying_how_to_authenticate(client: httpx.AsyncClient) -> None:
     error = error_of(await client.get(ME), 401)
-    assert error["message"] == ("authentication required: send an API key (Authorization: Bearer ...) "
-                                "or log in")
+    assert error["message"] == (
+        "authentication required: send an API key (Authorization: Bearer ...) or log in"
+    )
     assert error_of(await client.get(ME, headers={"Authorization": ""}), 401)["code"] == "unauthorized"
     unknown = await client.get(ME, headers=bearer("nmb_" + "x" * 40))
     assert error_of(unknown, 401)["message"] == "invalid API key"
 
 
-async def test_expired_key_is_401_with_a_clear_body(client: httpx.AsyncClient, auth: AuthService,
-                                                    admin: Principal) -> None:
+async def test_expired_key_is_401_with_a_clear_body(
+    client: httpx.AsyncClient, auth: AuthService, admin: Principal
+) -> None:
     _, raw = await auth.create_api_key(admin, "old", expires_at=datetime.now(UTC) - timedelta(seconds=1))
     response = await client.get(ME, headers=bearer(raw))
     assert response.status_code == 401
@@ -147,8 +159,9 @@ async def test_a_viewer_cannot_create_or_list_users(client: httpx.AsyncClient, b
     await make_user(client, bootstrap.api_key, "viv", "viewer")
     token = (await login(client, "viv", "viv-password")).json()["token"]
     client.cookies.clear()
-    response = await client.post("/api/v1/users", headers=bearer(token),
-                                 json={"username": "eve", "password": "eve-password"})
+    response = await client.post(
+        "/api/v1/users", headers=bearer(token), json={"username": "eve", "password": "eve-password"}
+    )
     assert error_of(response, 403)["code"] == "forbidden"
     assert error_of(await client.get("/api/v1/users", headers=bearer(token)), 403)["code"] == "forbidden"
 
@@ -171,10 +184,12 @@ async def test_bad_input_is_422_naming_the_field(client: httpx.AsyncClient, boot
         assert error["field"] == field, (path, body, error)
 
 
-async def test_rejected_key_requests_store_nothing(client: httpx.AsyncClient, db: Database,
-                                                   bootstrap: Bootstrap) -> None:
-    await client.post("/api/v1/api-keys", headers=bearer(bootstrap.api_key),
-                      json={"name": "ci", "expires_in_days": 0})
+async def test_rejected_key_requests_store_nothing(
+    client: httpx.AsyncClient, db: Database, bootstrap: Bootstrap
+) -> None:
+    await client.post(
+        "/api/v1/api-keys", headers=bearer(bootstrap.api_key), json={"name": "ci", "expires_in_days": 0}
+    )
     async with db.session() as session:
         assert [k.name for k in (await session.execute(select(ApiKey))).scalars()] == ["bootstrap"]
 
@@ -192,8 +207,9 @@ async def test_user_management_over_http_is_audited_and_never_leaks_hashes(
     assert {u["username"] for u in responses[-1].json()["users"]} == {"admin", "ana"}
     responses.append(await client.put(f"/api/v1/users/{ana['id']}", headers=admin, json={"role": "viewer"}))
     assert responses[-1].json()["role"] == "viewer"
-    responses.append(await client.post("/api/v1/api-keys", headers=admin,
-                                       json={"name": "ana-key", "user_id": ana["id"]}))
+    responses.append(
+        await client.post("/api/v1/api-keys", headers=admin, json={"name": "ana-key", "user_id": ana["id"]})
+    )
     assert responses[-1].json()["role"] == "viewer"
     responses.append(await client.get("/api/v1/api-keys", headers=admin))
     responses.append(await client.get(ME, headers=admin))

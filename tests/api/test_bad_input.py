@@ -25,8 +25,9 @@ async def assert_nothing_stored(client: httpx.AsyncClient) -> None:
 
 
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/functions", content=b'{"name": "x", ',
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/v1/functions", content=b'{"name": "x", ', headers={"Content-Type": "application/json"}
+    )
     assert_clean_error(response, 400)
     await assert_nothing_stored(client)
 
@@ -51,34 +52,51 @@ async def test_oversized_code_is_413_naming_code(client: httpx.AsyncClient, plat
     await assert_nothing_stored(client)
 
 
-@pytest.mark.parametrize(("field", "value"), [("memory_mb", -128), ("memory_mb", 64), ("timeout_sec", 0),
-                                              ("timeout_sec", 301), ("max_concurrency", -1)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("memory_mb", -128),
+        ("memory_mb", 64),
+        ("timeout_sec", 0),
+        ("timeout_sec", 301),
+        ("max_concurrency", -1),
+    ],
+)
 async def test_out_of_range_limits_are_422(client: httpx.AsyncClient, field: str, value: int) -> None:
-    response = await client.post("/api/v1/functions",
-                                 json={"name": "x", "runtime": "python", "code": HELLO, field: value})
+    response = await client.post(
+        "/api/v1/functions", json={"name": "x", "runtime": "python", "code": HELLO, field: value}
+    )
     assert_clean_error(response, 422, field)
     await assert_nothing_stored(client)
 
 
-@pytest.mark.parametrize("body", [
-    {"runtime": "python", "code": HELLO},  # no name
-    {"name": "1bad", "runtime": "python", "code": HELLO},
-    {"name": "x", "runtime": "python"},  # no code
-    {"name": "x", "runtime": "python", "code": HELLO, "surprise": 1},
-    {"name": "x", "runtime": "python", "code": HELLO, "handler": "not a handler"},
-    {"name": "x", "runtime": "python", "code": HELLO, "env_vars": {"1BAD": "v"}},
-    {"name": "x", "runtime": "python", "code": HELLO, "files": {"../escape.py": ""}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"runtime": "python", "code": HELLO},  # no name
+        {"name": "1bad", "runtime": "python", "code": HELLO},
+        {"name": "x", "runtime": "python"},  # no code
+        {"name": "x", "runtime": "python", "code": HELLO, "surprise": 1},
+        {"name": "x", "runtime": "python", "code": HELLO, "handler": "not a handler"},
+        {"name": "x", "runtime": "python", "code": HELLO, "env_vars": {"1BAD": "v"}},
+        {"name": "x", "runtime": "python", "code": HELLO, "files": {"../escape.py": ""}},
+    ],
+)
 async def test_invalid_create_bodies_are_422(client: httpx.AsyncClient, body: dict[str, object]) -> None:
     assert_clean_error(await client.post("/api/v1/functions", json=body), 422)
     await assert_nothing_stored(client)
 
 
 async def test_unknown_function_is_404_everywhere(client: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/api/v1/functions/ghost"), ("PUT", "/api/v1/functions/ghost"),
-                         ("DELETE", "/api/v1/functions/ghost"), ("POST", "/api/v1/functions/ghost/invoke"),
-                         ("POST", "/api/v1/functions/ghost/async"), ("GET", "/api/v1/invocations/ghost"),
-                         ("GET", "/api/v1/dlq/ghost")]:
+    for method, path in [
+        ("GET", "/api/v1/functions/ghost"),
+        ("PUT", "/api/v1/functions/ghost"),
+        ("DELETE", "/api/v1/functions/ghost"),
+        ("POST", "/api/v1/functions/ghost/invoke"),
+        ("POST", "/api/v1/functions/ghost/async"),
+        ("GET", "/api/v1/invocations/ghost"),
+        ("GET", "/api/v1/dlq/ghost"),
+    ]:
         body = {"description": "x"} if method == "PUT" else None
         response = await client.request(method, path, json=body)
         assert_clean_error(response, 404)
@@ -86,8 +104,9 @@ async def test_unknown_function_is_404_everywhere(client: httpx.AsyncClient) -> 
 
 async def test_expired_api_key_is_401(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
     admin = await platform.auth.login("admin", platform.settings.admin_password, "127.0.0.1")
-    _, raw = await platform.auth.create_api_key(admin, "short-lived",
-                                                expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    _, raw = await platform.auth.create_api_key(
+        admin, "short-lived", expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
     response = await client.get("/api/v1/functions", headers={"Authorization": f"Bearer {raw}"})
     error = assert_clean_error(response, 401)
     assert error["message"] == "API key expired"

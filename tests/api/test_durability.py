@@ -23,14 +23,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPORTING = '''
+REPORTING = """
 import time, urllib.request
 
 def handler(event, context):
     urllib.request.urlopen(f"http://127.0.0.1:{event['port']}/ran/{context.request_id}", timeout=5).read()
     time.sleep(0.05)
     return {"n": event["n"]}
-'''
+"""
 
 
 def _free_port() -> int:
@@ -71,12 +71,23 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "NIMBUS_ADMIN_PASSWORD": "durability-test", "NIMBUS_PORT": str(self.port),
-               "NIMBUS_DATA_DIR": str(self.data_dir), "NIMBUS_BOOTSTRAP_KEY_FILE": str(self.key_file),
-               "NIMBUS_QUEUE_WORKERS": "8", "NIMBUS_LEASE_SEC": "5"}
+        env = {
+            **os.environ,
+            "NIMBUS_ADMIN_PASSWORD": "durability-test",
+            "NIMBUS_PORT": str(self.port),
+            "NIMBUS_DATA_DIR": str(self.data_dir),
+            "NIMBUS_BOOTSTRAP_KEY_FILE": str(self.key_file),
+            "NIMBUS_QUEUE_WORKERS": "8",
+            "NIMBUS_LEASE_SEC": "5",
+        }
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, (self.data_dir / "server.log").read_text()
@@ -103,21 +114,33 @@ class Server:
 
 
 @pytest.mark.timeout(180)
-async def test_accepted_async_invocations_survive_sigkill(tmp_path: Path,
-                                                          run_counter: tuple[int, collections.Counter[str]]) -> None:
+async def test_accepted_async_invocations_survive_sigkill(
+    tmp_path: Path, run_counter: tuple[int, collections.Counter[str]]
+) -> None:
     counter_port, runs = run_counter
     server = Server(tmp_path)
     server.start()
     try:
         headers = {"Authorization": f"Bearer {server.key_file.read_text().strip()}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-            created = await http.post("/api/v1/functions", json={
-                "name": "reporting", "runtime": "python", "code": REPORTING, "network": True,
-                "retry_attempts": 3, "retry_backoff_ms": 10})
+            created = await http.post(
+                "/api/v1/functions",
+                json={
+                    "name": "reporting",
+                    "runtime": "python",
+                    "code": REPORTING,
+                    "network": True,
+                    "retry_attempts": 3,
+                    "retry_backoff_ms": 10,
+                },
+            )
             assert created.status_code == 201, created.text
-            responses = await asyncio.gather(*[
-                http.post("/api/v1/functions/reporting/async", json={"n": n, "port": counter_port})
-                for n in range(200)])
+            responses = await asyncio.gather(
+                *[
+                    http.post("/api/v1/functions/reporting/async", json={"n": n, "port": counter_port})
+                    for n in range(200)
+                ]
+            )
         assert [r.status_code for r in responses] == [202] * 200
         accepted = [r.json()["request_id"] for r in responses]
         deadline = time.monotonic() + 30
@@ -138,8 +161,10 @@ async def test_accepted_async_invocations_survive_sigkill(tmp_path: Path,
                     break
                 assert time.monotonic() < deadline, f"not settled: {statuses}"
                 await asyncio.sleep(0.2)
-            dlq = {m["original_request_id"] for m in (await http.get("/api/v1/dlq", params={"limit": 100}))
-                   .json()["messages"]}
+            dlq = {
+                m["original_request_id"]
+                for m in (await http.get("/api/v1/dlq", params={"limit": 100})).json()["messages"]
+            }
     finally:
         server.stop()
 

@@ -11,13 +11,21 @@ async def test_create_returns_201_with_the_function_active(client: httpx.AsyncCl
     fn = await create_function(client, tags=["demo"], memory_mb=128, env_vars={"GREETING": "hi"})
     assert fn["name"] == "hello" and fn["runtime"] == "python" and fn["status"] == "active"
     assert fn["handler"] == "main.handler" and fn["memory_mb"] == 128 and fn["timeout_sec"] == 30
-    assert fn["files"] == {"main.py": HELLO} and fn["tags"] == ["demo"] and fn["env_vars"] == {"GREETING": "hi"}
+    assert (
+        fn["files"] == {"main.py": HELLO} and fn["tags"] == ["demo"] and fn["env_vars"] == {"GREETING": "hi"}
+    )
 
 
 async def test_original_runtime_ids_are_accepted_as_aliases(client: httpx.AsyncClient) -> None:
-    fn = await create_function(client, runtime="python3.11", handler="handler.handle",
-                               code="def handle(event, context):\n    return 1\n")
-    assert fn["runtime"] == "python" and fn["files"] == {"handler.py": "def handle(event, context):\n    return 1\n"}
+    fn = await create_function(
+        client,
+        runtime="python3.11",
+        handler="handler.handle",
+        code="def handle(event, context):\n    return 1\n",
+    )
+    assert fn["runtime"] == "python" and fn["files"] == {
+        "handler.py": "def handle(event, context):\n    return 1\n"
+    }
 
 
 async def test_a_function_is_addressable_by_id_and_by_name(client: httpx.AsyncClient) -> None:
@@ -29,7 +37,9 @@ async def test_a_function_is_addressable_by_id_and_by_name(client: httpx.AsyncCl
 
 async def test_duplicate_name_is_409(client: httpx.AsyncClient) -> None:
     await create_function(client)
-    response = await client.post("/api/v1/functions", json={"name": "hello", "runtime": "python", "code": HELLO})
+    response = await client.post(
+        "/api/v1/functions", json={"name": "hello", "runtime": "python", "code": HELLO}
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "conflict"
 
@@ -38,8 +48,12 @@ async def test_list_paginates_with_an_opaque_cursor(client: httpx.AsyncClient) -
     for i in range(5):
         await create_function(client, name=f"fn-{i}")
     first = (await client.get("/api/v1/functions", params={"limit": 2})).json()
-    second = (await client.get("/api/v1/functions", params={"limit": 2, "cursor": first["next_cursor"]})).json()
-    third = (await client.get("/api/v1/functions", params={"limit": 2, "cursor": second["next_cursor"]})).json()
+    second = (
+        await client.get("/api/v1/functions", params={"limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    third = (
+        await client.get("/api/v1/functions", params={"limit": 2, "cursor": second["next_cursor"]})
+    ).json()
     names = [f["name"] for page in (first, second, third) for f in page["functions"]]
     assert names == ["fn-4", "fn-3", "fn-2", "fn-1", "fn-0"]
     assert third["next_cursor"] is None
@@ -55,8 +69,9 @@ async def test_list_filters_by_name_substring(client: httpx.AsyncClient) -> None
 async def test_update_changes_the_code_that_runs(client: httpx.AsyncClient) -> None:
     await create_function(client)
     assert (await client.post("/api/v1/functions/hello/invoke", json={})).json()["body"] == {"hello": "world"}
-    response = await client.put("/api/v1/functions/hello",
-                                json={"code": "def handler(event, context):\n    return 'v2'\n"})
+    response = await client.put(
+        "/api/v1/functions/hello", json={"code": "def handler(event, context):\n    return 'v2'\n"}
+    )
     assert response.status_code == 200 and response.json()["version"] == 2
     assert (await client.post("/api/v1/functions/hello/invoke", json={})).json()["body"] == "v2"
 
@@ -82,7 +97,9 @@ async def test_published_versions_are_immutable_and_invocable(client: httpx.Asyn
     await create_function(client)
     published = await client.post("/api/v1/functions/hello/versions", json={"description": "first"})
     assert published.status_code == 201 and published.json()["version"] == 1
-    await client.put("/api/v1/functions/hello", json={"code": "def handler(event, context):\n    return 'v2'\n"})
+    await client.put(
+        "/api/v1/functions/hello", json={"code": "def handler(event, context):\n    return 'v2'\n"}
+    )
     old = await client.post("/api/v1/functions/hello/invoke", params={"version": "1"}, json={"name": "v1"})
     assert old.json()["body"] == {"hello": "v1"} and old.json()["version"] == "1"
     versions = (await client.get("/api/v1/functions/hello/versions")).json()

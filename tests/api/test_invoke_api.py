@@ -8,14 +8,14 @@ from engine.events import InvocationFinished
 from engine.platform import Platform
 from tests.api.conftest import create_function
 
-FAILING = '''
+FAILING = """
 def handler(event, context):
     print("about to fail")
     return helper(event)
 
 def helper(event):
     raise ValueError("bad order: " + str(event.get("id")))
-'''
+"""
 
 
 async def test_sync_invoke_returns_the_result_and_the_original_fields(client: httpx.AsyncClient) -> None:
@@ -50,7 +50,9 @@ async def test_function_error_is_structured_with_the_user_stack_and_logs(client:
 
 
 async def test_timeout_is_504_and_the_platform_keeps_serving(client: httpx.AsyncClient) -> None:
-    await create_function(client, name="spin", timeout_sec=1, code="def handler(e, c):\n    while True: pass\n")
+    await create_function(
+        client, name="spin", timeout_sec=1, code="def handler(e, c):\n    while True: pass\n"
+    )
     response = (await client.post("/api/v1/functions/spin/invoke", json={})).json()
     assert response["status_code"] == 504 and response["error"]["type"] == "Timeout"
     await create_function(client)
@@ -83,13 +85,18 @@ async def test_idempotency_key_returns_the_first_invocation(client: httpx.AsyncC
     again = await client.post("/api/v1/functions/hello/invoke", json={}, headers=headers)
     assert again.json()["request_id"] == first["request_id"] and again.json()["body"] == first["body"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    one = (await client.post("/api/v1/functions/hello/async", json={}, headers={"Idempotency-Key": "a"})).json()
-    two = (await client.post("/api/v1/functions/hello/async", json={}, headers={"Idempotency-Key": "a"})).json()
+    one = (
+        await client.post("/api/v1/functions/hello/async", json={}, headers={"Idempotency-Key": "a"})
+    ).json()
+    two = (
+        await client.post("/api/v1/functions/hello/async", json={}, headers={"Idempotency-Key": "a"})
+    ).json()
     assert one["request_id"] == two["request_id"]
 
 
-async def test_invocations_list_filters_by_function_and_status(client: httpx.AsyncClient,
-                                                                platform: Platform) -> None:
+async def test_invocations_list_filters_by_function_and_status(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await create_function(client)
     await create_function(client, name="orders", code=FAILING)
     for _ in range(3):
@@ -104,8 +111,9 @@ async def test_invocations_list_filters_by_function_and_status(client: httpx.Asy
     assert len(page["invocations"]) == 2 and page["next_cursor"]
 
 
-async def test_invocation_detail_has_logs_and_replay_runs_it_again(client: httpx.AsyncClient,
-                                                                  platform: Platform) -> None:
+async def test_invocation_detail_has_logs_and_replay_runs_it_again(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await create_function(client, code='def handler(e, c):\n    print("got", e)\n    return e\n')
     first = (await client.post("/api/v1/functions/hello/invoke", json={"n": 1})).json()
     await platform.batcher.flush()
@@ -118,8 +126,9 @@ async def test_invocation_detail_has_logs_and_replay_runs_it_again(client: httpx
     assert again["replay_of"] == first["request_id"]
 
 
-async def test_function_logs_long_poll_returns_new_entries(client: httpx.AsyncClient,
-                                                          platform: Platform) -> None:
+async def test_function_logs_long_poll_returns_new_entries(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await create_function(client, code='def handler(e, c):\n    print("line", e["n"])\n    return 1\n')
     await client.post("/api/v1/functions/hello/invoke", json={"n": 1})
     await platform.batcher.flush()
@@ -127,8 +136,9 @@ async def test_function_logs_long_poll_returns_new_entries(client: httpx.AsyncCl
     assert len(logs) == 1 and "line 1" in logs[0]["message"]
     import asyncio
 
-    poll = asyncio.create_task(client.get("/api/v1/functions/hello/logs",
-                                          params={"after": logs[0]["id"], "wait": 10}))
+    poll = asyncio.create_task(
+        client.get("/api/v1/functions/hello/logs", params={"after": logs[0]["id"], "wait": 10})
+    )
     await asyncio.sleep(0)
     await client.post("/api/v1/functions/hello/invoke", json={"n": 2})
     newer = (await poll).json()["logs"]

@@ -8,12 +8,12 @@ from engine.events import DlqChanged, InvocationFinished
 from engine.platform import Platform
 from tests.api.conftest import create_function
 
-FLAKY = '''
+FLAKY = """
 def handler(event, context):
     if context.attempt < 3:
         raise ConnectionError(f"upstream down (attempt {context.attempt})")
     return {"ok": True, "attempt": context.attempt}
-'''
+"""
 ALWAYS_FAILS = 'def handler(event, context):\n    raise RuntimeError("nope " + str(context.attempt))\n'
 FAST_RETRIES = {"retry_attempts": 3, "retry_backoff_ms": 10, "retry_backoff_max_ms": 50}
 
@@ -26,19 +26,24 @@ async def _settled(platform: Platform, client: httpx.AsyncClient, fn: str, event
 
 
 async def test_failing_twice_then_succeeding_ends_succeeded_with_three_attempts(
-        client: httpx.AsyncClient, platform: Platform) -> None:
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await create_function(client, name="flaky", code=FLAKY, **FAST_RETRIES)
     request_id = await _settled(platform, client, "flaky", {})
     detail = (await client.get(f"/api/v1/invocations/{request_id}")).json()
     assert detail["status"] == "success" and detail["output"] == {"ok": True, "attempt": 3}
-    assert [(a["attempt"], a["status"]) for a in detail["attempts"]] == [(1, "failed"), (2, "failed"),
-                                                                         (3, "success")]
+    assert [(a["attempt"], a["status"]) for a in detail["attempts"]] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "success"),
+    ]
     assert detail["attempts"][0]["error_message"] == "upstream down (attempt 1)"
     assert (await client.get("/api/v1/dlq")).json()["messages"] == []
 
 
-async def test_always_failing_lands_in_the_dlq_with_every_error(client: httpx.AsyncClient,
-                                                                platform: Platform) -> None:
+async def test_always_failing_lands_in_the_dlq_with_every_error(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await create_function(client, name="doomed", code=ALWAYS_FAILS, **FAST_RETRIES)
     with platform.bus.subscribe(DlqChanged) as dlq_events:
         request_id = await _settled(platform, client, "doomed", {"order": 1})
@@ -83,7 +88,8 @@ async def test_discard_and_purge(client: httpx.AsyncClient, platform: Platform) 
     assert len(messages) == 2
     discarded = (await client.post(f"/api/v1/dlq/{messages[0]['id']}/discard")).json()
     assert discarded["dlq"]["status"] == "discarded"
-    assert (await client.get("/api/v1/dlq", params={"status": "pending"})).json()["messages"][0]["id"] == \
-        messages[1]["id"]
+    assert (await client.get("/api/v1/dlq", params={"status": "pending"})).json()["messages"][0][
+        "id"
+    ] == messages[1]["id"]
     assert (await client.delete("/api/v1/dlq")).json() == {"deleted": 2}
     assert (await client.get("/api/v1/dlq/stats")).json()["total"] == 0

@@ -80,8 +80,9 @@ async def test_first_start_creates_the_admin_and_a_working_bootstrap_key(
     assert [r.resource_name for r in await audit_rows(audit, "apikey.create")] == ["bootstrap"]
 
 
-async def test_second_start_creates_nothing(db: Database, audit: AuditService, settings: Settings,
-                                            auth: AuthService, bootstrap: Bootstrap) -> None:
+async def test_second_start_creates_nothing(
+    db: Database, audit: AuditService, settings: Settings, auth: AuthService, bootstrap: Bootstrap
+) -> None:
     assert await auth.ensure_admin() is None
     assert await make_auth(db, audit, settings).ensure_admin() is None  # a restart, or another node
     async with db.session() as session:
@@ -110,8 +111,12 @@ async def test_login_with_the_right_password_is_audited_and_stamps_last_login(
     auth: AuthService, audit: AuditService, bootstrap: Bootstrap
 ) -> None:
     principal = await auth.login("admin", ADMIN_PASSWORD, "10.0.0.7")
-    assert (principal.actor, principal.actor_type, principal.role, principal.ip) == ("admin", "user", "admin",
-                                                                                     "10.0.0.7")
+    assert (principal.actor, principal.actor_type, principal.role, principal.ip) == (
+        "admin",
+        "user",
+        "admin",
+        "10.0.0.7",
+    )
     [row] = await audit_rows(audit, "user.login")
     assert (row.actor, row.actor_ip, row.resource_id) == ("admin", "10.0.0.7", principal.user_id)
     assert (await auth.me(principal)).last_login_at is not None
@@ -125,7 +130,9 @@ async def test_wrong_password_and_unknown_user_fail_alike_and_are_audited(
             await auth.login(username, password, "10.0.0.9")
     rows = await audit_rows(audit, "user.login_failed")
     assert sorted((r.resource_name, r.details["reason"], r.actor_ip) for r in rows) == [
-        ("admin", "bad_password", "10.0.0.9"), ("nobody", "unknown_user", "10.0.0.9")]
+        ("admin", "bad_password", "10.0.0.9"),
+        ("nobody", "unknown_user", "10.0.0.9"),
+    ]
 
 
 async def test_five_failures_lock_the_account_even_against_the_right_password(
@@ -171,22 +178,27 @@ async def test_disabled_user_cannot_log_in(auth: AuthService, audit: AuditServic
 
 async def _age_failures(db: Database, *, minutes: int) -> None:
     async with db.transaction() as session:
-        await session.execute(update(AuditEvent).where(col(AuditEvent.action) == "user.login_failed")
-                              .values(created_at=datetime.now(UTC) - timedelta(minutes=minutes)))
+        await session.execute(
+            update(AuditEvent)
+            .where(col(AuditEvent.action) == "user.login_failed")
+            .values(created_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
 
 
 # --- sessions -------------------------------------------------------------------------------------
 
 
-async def test_session_token_stands_for_the_user_it_was_issued_to(auth: AuthService,
-                                                                   admin: Principal) -> None:
+async def test_session_token_stands_for_the_user_it_was_issued_to(
+    auth: AuthService, admin: Principal
+) -> None:
     principal = await auth.session_principal(auth.issue_session(admin), "10.1.1.1")
     assert (principal.actor, principal.user_id, principal.role) == ("admin", admin.user_id, "admin")
     assert principal.ip == "10.1.1.1"
 
 
-async def test_tampered_and_stale_sessions_are_refused(auth: AuthService, settings: Settings,
-                                                       admin: Principal) -> None:
+async def test_tampered_and_stale_sessions_are_refused(
+    auth: AuthService, settings: Settings, admin: Principal
+) -> None:
     token = auth.issue_session(admin)
     with pytest.raises(Unauthorized, match="invalid session"):
         await auth.session_principal(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
@@ -196,8 +208,9 @@ async def test_tampered_and_stale_sessions_are_refused(auth: AuthService, settin
             return int(time.time()) - 13 * 3600
 
     signing_key = derive(load_or_create_key(settings), "session-cookie")
-    stale = URLSafeTimedSerializer(signing_key, salt="nimbus.session",
-                                   signer=ThirteenHoursAgo).dumps({"u": admin.user_id})
+    stale = URLSafeTimedSerializer(signing_key, salt="nimbus.session", signer=ThirteenHoursAgo).dumps(
+        {"u": admin.user_id}
+    )
     with pytest.raises(Unauthorized, match="session expired"):
         await auth.session_principal(stale)
 
@@ -223,8 +236,9 @@ async def test_logout_is_audited(auth: AuthService, audit: AuditService, admin: 
 # --- API keys -------------------------------------------------------------------------------------
 
 
-async def test_a_key_is_shown_once_and_stored_only_as_its_hash(db: Database, auth: AuthService,
-                                                               audit: AuditService, admin: Principal) -> None:
+async def test_a_key_is_shown_once_and_stored_only_as_its_hash(
+    db: Database, auth: AuthService, audit: AuditService, admin: Principal
+) -> None:
     key, raw = await auth.create_api_key(admin, "ci", expires_in_days=30)
     assert raw.startswith("nmb_") and len(raw) == 44
     assert key.key_hash == hashlib.sha256(raw.encode()).hexdigest() and key.prefix == raw[:12]
@@ -243,7 +257,12 @@ async def test_key_authenticates_as_its_owner_with_the_key_role(auth: AuthServic
     _, raw = await auth.create_api_key(admin, "ana-reader", role="viewer", user_id=ana.id)
     principal = await auth.authenticate_key(raw, "10.2.2.2")
     assert (principal.actor, principal.actor_type, principal.role, principal.user_id, principal.ip) == (
-        "key:ana-reader", "api_key", "viewer", ana.id, "10.2.2.2")
+        "key:ana-reader",
+        "api_key",
+        "viewer",
+        ana.id,
+        "10.2.2.2",
+    )
 
 
 async def test_unknown_and_malformed_keys_are_invalid(auth: AuthService, bootstrap: Bootstrap) -> None:
@@ -285,8 +304,9 @@ async def test_another_node_notices_a_revocation_within_the_cache_ttl(
         await other.authenticate_key(raw)
 
 
-async def test_last_used_is_written_at_most_once_a_minute(db: Database, auth: AuthService,
-                                                          admin: Principal) -> None:
+async def test_last_used_is_written_at_most_once_a_minute(
+    db: Database, auth: AuthService, admin: Principal
+) -> None:
     now = [1000.0]
     auth.keys.clock = lambda: now[0]
     key, raw = await auth.create_api_key(admin, "ci")
@@ -358,8 +378,9 @@ async def test_a_demoted_users_keys_lose_the_old_role_at_once(auth: AuthService,
 
 async def test_expiry_input_is_validated(auth: AuthService, admin: Principal) -> None:
     with pytest.raises(Invalid) as both:
-        await auth.create_api_key(admin, "x", expires_in_days=1,
-                                  expires_at=datetime.now(UTC) + timedelta(days=1))
+        await auth.create_api_key(
+            admin, "x", expires_in_days=1, expires_at=datetime.now(UTC) + timedelta(days=1)
+        )
     with pytest.raises(Invalid) as negative:
         await auth.create_api_key(admin, "x", expires_in_days=-1)
     assert (both.value.field, negative.value.field) == ("expires_at", "expires_in_days")
@@ -376,8 +397,9 @@ async def test_two_active_keys_of_one_user_cannot_share_a_name(auth: AuthService
 # --- users ----------------------------------------------------------------------------------------
 
 
-async def test_user_lifecycle_is_audited_without_password_hashes(auth: AuthService, audit: AuditService,
-                                                                 admin: Principal) -> None:
+async def test_user_lifecycle_is_audited_without_password_hashes(
+    auth: AuthService, audit: AuditService, admin: Principal
+) -> None:
     ana = await auth.create_user(admin, "ana", "ana-password-1", role="developer")
     await auth.update_user(admin, ana.id, role="viewer", password="ana-password-2")
     assert (await auth.login("ana", "ana-password-2")).role == "viewer"
@@ -386,8 +408,11 @@ async def test_user_lifecycle_is_audited_without_password_hashes(auth: AuthServi
     [updated] = await audit_rows(audit, "user.update")
     [deleted] = await audit_rows(audit, "user.delete")
     assert created.after == {"username": "ana", "role": "developer", "tenant": "default", "disabled": False}
-    assert (updated.before["role"], updated.after["role"], updated.details) == ("developer", "viewer",
-                                                                                {"password_changed": True})
+    assert (updated.before["role"], updated.after["role"], updated.details) == (
+        "developer",
+        "viewer",
+        {"password_changed": True},
+    )
     assert deleted.before["username"] == "ana" and deleted.after is None
     blob = repr([(r.before, r.after, r.details) for r in (created, updated, deleted)])
     assert "argon2" not in blob and ana.password_hash not in blob
@@ -404,8 +429,9 @@ async def test_only_admins_manage_users(auth: AuthService, admin: Principal) -> 
         await auth.update_user(dev, dev.user_id, role="admin")
 
 
-async def test_admins_cannot_delete_themselves_or_lose_the_last_admin(auth: AuthService,
-                                                                      admin: Principal) -> None:
+async def test_admins_cannot_delete_themselves_or_lose_the_last_admin(
+    auth: AuthService, admin: Principal
+) -> None:
     with pytest.raises(Conflict, match="your own account"):
         await auth.delete_user(admin, admin.user_id)
     with pytest.raises(Conflict, match="last enabled admin"):

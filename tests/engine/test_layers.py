@@ -28,16 +28,21 @@ def _modules(package: str) -> list[Path]:
 
 @pytest.mark.parametrize("package", ["engine", "data"])
 def test_lower_layers_never_import_the_faces(package: str) -> None:
-    offenders = {str(p.relative_to(ROOT)): sorted(n for n in _imports(p) if n.split(".")[0] in ("app", "components"))
-                 for p in _modules(package)}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(n for n in _imports(p) if n.split(".")[0] in ("app", "components"))
+        for p in _modules(package)
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_data_layer_uses_only_engine_errors_and_settings() -> None:
     allowed = {"engine.errors", "engine.config"}
-    offenders = {str(p.relative_to(ROOT)): sorted(n for n in _imports(p)
-                                                  if n.split(".")[0] == "engine" and n not in allowed)
-                 for p in _modules("data")}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            n for n in _imports(p) if n.split(".")[0] == "engine" and n not in allowed
+        )
+        for p in _modules("data")
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
