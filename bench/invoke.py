@@ -107,7 +107,7 @@ async def in_process(data_dir: Path, n: int, async_n: int) -> dict[str, Any]:
     settings = Settings(
         data_dir=data_dir,
         admin_password="bench-password",
-        queue_workers=16,
+        queue_workers=32,
         max_concurrency=64,
         max_waiting=100_000,
         wait_timeout_sec=60,

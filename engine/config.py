@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     sandbox_uid_base: int = 61000  # each function gets its own uid from here (when root)
 
     # async queue
-    queue_workers: int = 16  # concurrent async invocations per node
+    queue_workers: int = 32  # concurrent async invocations per node (bigger claims and settle batches)
     lease_sec: float = 30.0
     poll_interval_sec: float = 0.5  # idle queue poll (new work also wakes workers directly)
 
