@@ -133,37 +133,20 @@ class FunctionService:
             return await self._load_version(session, fn, number)
 
     async def spec(self, fn: Function, version: FunctionVersion | None = None) -> FunctionSpec:
-        """What the pool needs to run `fn` ($LATEST, or a published version)."""
-        env = dict(fn.env_vars)
-        env.update(self._secrets.decrypt(fn.secrets))
-        if version is not None:
-            env = {**version.env_vars, **self._secrets.decrypt(fn.secrets)}
-            return FunctionSpec(
-                function_id=fn.id,
-                name=fn.name,
-                version=str(version.version),
-                runtime=version.runtime,
-                handler=version.handler,
-                files=version.files,
-                code_hash=version.code_hash,
-                memory_mb=version.memory_mb,
-                timeout_sec=version.timeout_sec,
-                env=env,
-                network=fn.network,
-                max_concurrency=fn.max_concurrency,
-                min_warm=fn.min_warm,
-            )
+        """What the pool needs to run `fn` ($LATEST, or a published version). Secrets are the
+        function's current ones either way; code, handler, limits and env vars come from the snapshot."""
+        source: Function | FunctionVersion = version if version is not None else fn
         return FunctionSpec(
             function_id=fn.id,
             name=fn.name,
-            version="$LATEST",
-            runtime=fn.runtime,
-            handler=fn.handler,
-            files=fn.files,
-            code_hash=fn.code_hash,
-            memory_mb=fn.memory_mb,
-            timeout_sec=fn.timeout_sec,
-            env=env,
+            version=str(version.version) if version is not None else "$LATEST",
+            runtime=source.runtime,
+            handler=source.handler,
+            files=source.files,
+            code_hash=source.code_hash,
+            memory_mb=source.memory_mb,
+            timeout_sec=source.timeout_sec,
+            env={**source.env_vars, **self._secrets.decrypt(fn.secrets)},
             network=fn.network,
             max_concurrency=fn.max_concurrency,
             min_warm=fn.min_warm,
