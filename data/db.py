@@ -3,6 +3,8 @@ foreign keys; `postgresql+asyncpg://` URLs get a pooled asyncpg engine."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,8 +70,23 @@ class Database:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _enable_wal(cursor: Any, attempts: int = 50) -> None:
+    """Switch a fresh database to WAL. The switch needs exclusive access and answers "database is
+    locked" without consulting the busy timeout when several processes open a new file at once; WAL
+    is a property of the file, so when another connection has switched it meanwhile, we are done."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal" or attempt == attempts - 1:
+                return
+            time.sleep(0.01)  # start-up only: a few ms at most while another opener holds the lock
