@@ -211,20 +211,7 @@ class FunctionService:
                 fn.secrets = self._secrets.encrypt(changes.pop("secrets") or {})
             for key, value in changes.items():
                 setattr(fn, key, value)
-            fn.version += 1
-            fn.updated_at = utcnow()
-            session.add(fn)
-            self._audit.record(
-                session,
-                principal,
-                "function.update",
-                resource_type="function",
-                resource_id=fn.id,
-                resource_name=fn.name,
-                before=before,
-                after=snapshot(fn),
-            )
-            self._after_commit(session, fn, "updated", retire=True)
+            self._save_revision(session, principal, fn, "function.update", before)
         return fn
 
     async def delete(self, principal: Principal, ref: str) -> None:
@@ -314,24 +301,36 @@ class FunctionService:
                 target.code_hash,
             )
             fn.memory_mb, fn.timeout_sec, fn.env_vars = target.memory_mb, target.timeout_sec, target.env_vars
-            fn.version += 1
-            fn.updated_at = utcnow()
-            session.add(fn)
-            self._audit.record(
-                session,
-                principal,
-                "function.rollback",
-                resource_type="function",
-                resource_id=fn.id,
-                resource_name=fn.name,
-                before=before,
-                after=snapshot(fn),
-                details={"to_version": number},
-            )
-            self._after_commit(session, fn, "updated", retire=True)
+            self._save_revision(session, principal, fn, "function.rollback", before, {"to_version": number})
         return fn
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _save_revision(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        fn: Function,
+        action: str,
+        before: dict[str, Any],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """$LATEST changed: bump its version, audit before/after, and retire warm workers after commit."""
+        fn.version += 1
+        fn.updated_at = utcnow()
+        session.add(fn)
+        self._audit.record(
+            session,
+            principal,
+            action,
+            resource_type="function",
+            resource_id=fn.id,
+            resource_name=fn.name,
+            before=before,
+            after=snapshot(fn),
+            details=details,
+        )
+        self._after_commit(session, fn, "updated", retire=True)
 
     def _require_writer(self, principal: Principal) -> None:
         if not principal.can("developer"):
