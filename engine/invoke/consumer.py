@@ -29,7 +29,7 @@ from engine.errors import NotFound, QuotaExceeded
 from engine.events import DlqChanged, Event, InvocationFinished, InvocationLogged, InvocationStarted
 from engine.invoke.backoff import backoff_delay
 from engine.invoke.catalog import Catalog
-from engine.invoke.records import invocation_values, store_body
+from engine.invoke.records import invocation_values, log_rows, store_body
 from engine.pool import WorkerPool
 from engine.queue import JobQueue
 from engine.runtimes.base import ErrorInfo, ExecResult, InvokeContext
@@ -317,22 +317,7 @@ class QueueConsumer:
             "duration_ms": values["duration_ms"],
             "ended_at": ended,
         }
-        logs = (
-            []
-            if not result.logs
-            else [
-                {
-                    "id": new_id(),
-                    "invocation_id": job.invocation_id,
-                    "function_id": job.function_id,
-                    "attempt": job.attempt,
-                    "level": "info" if result.ok else "error",
-                    "message": result.logs,
-                    "truncated": result.logs_truncated,
-                    "created_at": ended,
-                }
-            ]
-        )
+        logs = log_rows(job.invocation_id, job.function_id, job.attempt, result, ended)
         name = fn.name if fn is not None else ""
         events: list[Event] = [
             InvocationLogged(

@@ -20,7 +20,7 @@ from engine.config import Settings
 from engine.errors import BadRequest, Forbidden, Invalid
 from engine.events import InvocationFinished, InvocationLogged, InvocationStarted
 from engine.invoke.catalog import Catalog, Resolved
-from engine.invoke.records import invocation_values, invoke_response, load_body, store_body
+from engine.invoke.records import invocation_values, invoke_response, load_body, log_rows, store_body
 from engine.pool import WorkerPool
 from engine.principal import Principal
 from engine.queue import JobQueue
@@ -122,7 +122,7 @@ class Invoker:
                     output=self._output(request_id, result),
                 ),
             }
-            logs = self._log_rows(request_id, fn.id, 1, result)
+            logs = log_rows(request_id, fn.id, 1, result, ended)
             events = self._finished_events(row, logs, final=True)
 
             ops: list[Insert] = [Insert(Invocation, [row])]
@@ -233,24 +233,6 @@ class Invoker:
             spill_dir=self._spill,
             name=f"{request_id}.output",
         )
-
-    def _log_rows(
-        self, request_id: str, function_id: str, attempt: int, result: ExecResult
-    ) -> list[dict[str, Any]]:
-        if not result.logs:
-            return []
-        return [
-            {
-                "id": new_id(),
-                "invocation_id": request_id,
-                "function_id": function_id,
-                "attempt": attempt,
-                "level": "info" if result.ok else "error",
-                "message": result.logs,
-                "truncated": result.logs_truncated,
-                "created_at": utcnow(),
-            }
-        ]
 
     def _finished_events(self, row: dict[str, Any], logs: list[dict[str, Any]], *, final: bool) -> list[Any]:
         events: list[Any] = [

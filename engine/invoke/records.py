@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from data.types import new_id
 from engine.runtimes.base import ErrorInfo, ExecResult
 
 BILLING_GRANULARITY_MS = 100  # the original platform's rule: round up to 100 ms, at least 100 ms
@@ -89,6 +90,26 @@ def invocation_values(
         "started_at": started_at,
         "ended_at": ended_at,
     }
+
+
+def log_rows(
+    invocation_id: str, function_id: str, attempt: int, result: ExecResult, at: datetime
+) -> list[dict[str, Any]]:
+    """The InvocationLog row of one attempt's captured output (none when it printed nothing)."""
+    if not result.logs:
+        return []
+    return [
+        {
+            "id": new_id(),
+            "invocation_id": invocation_id,
+            "function_id": function_id,
+            "attempt": attempt,
+            "level": "info" if result.ok else "error",
+            "message": result.logs,
+            "truncated": result.logs_truncated,
+            "created_at": at,
+        }
+    ]
 
 
 def invoke_response(request_id: str, version: str, result: ExecResult) -> dict[str, Any]:
