@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.api import audit, auth, dlq, functions, invoke, keys, system, users
 from app.api.errors import install_error_handlers
+from app.console import mount_console
 from engine.config import Settings
 from engine.platform import VERSION, Platform
 
@@ -63,8 +64,10 @@ async def _serve(settings: Settings) -> None:
         if isolation.level != "strong":
             log.warning("sandbox isolation is %s: %s", isolation.level, "; ".join(isolation.warnings))
         app = create_api(platform)
+        mount_console(platform, app)
+        # lifespan on: NiceGUI starts its own loops (bindings, client pruning) in the app's lifespan
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="off"
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
         )
         server = uvicorn.Server(config)
         log.info(

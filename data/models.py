@@ -264,3 +264,51 @@ class SettingRow(SQLModel, table=True):
     value: Any = _json()
     updated_by: str = ""
     updated_at: datetime = _created()
+
+
+# --- metrics rollups ------------------------------------------------------------------------------
+
+
+class MetricMinute(SQLModel, table=True):
+    """Per function and UTC minute: what dashboards read instead of scanning invocations. Counts are
+    added to (never overwritten), so several nodes can roll up into one row."""
+
+    __tablename__ = "metric_minutes"
+    __table_args__ = (Index("ix_metric_minutes_function_minute", "function_id", "minute"),)
+    minute: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    function_id: str = Field(primary_key=True, max_length=36)
+    invocations: int = 0  # finished invocations (final outcome; retried attempts count once)
+    errors: int = 0  # failed + timeout
+    timeouts: int = 0
+    cold_starts: int = 0
+    duration_sum_ms: float = 0.0
+    duration_max_ms: float = 0.0
+
+
+class MetricLatency(SQLModel, table=True):
+    """A sparse, fixed log-scale latency histogram per function and minute (engine/rollups.py defines
+    the buckets): percentiles over days add up a few rows per minute, never raw invocations."""
+
+    __tablename__ = "metric_latency"
+    __table_args__ = (Index("ix_metric_latency_function_minute", "function_id", "minute"),)
+    minute: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    function_id: str = Field(primary_key=True, max_length=36)
+    bucket: int = Field(primary_key=True)
+    count: int = 0
+
+
+# --- console --------------------------------------------------------------------------------------
+
+
+class TestEvent(SQLModel, table=True):
+    """A saved, named test payload of a function (the console's Test tab)."""
+
+    __test__ = False  # not a pytest class
+    __tablename__ = "test_events"
+    __table_args__ = (UniqueConstraint("function_id", "name", name="uq_test_events_function_name"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    function_id: str = Field(foreign_key="functions.id", ondelete="CASCADE", max_length=36)
+    name: str = Field(max_length=64)
+    payload: Any = _json()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
