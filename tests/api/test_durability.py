@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server import Server
+
 REPORTING = """
 import time, urllib.request
 
@@ -31,12 +28,6 @@ def handler(event, context):
     time.sleep(0.05)
     return {"n": event["n"]}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -62,63 +53,12 @@ def run_counter() -> Iterator[tuple[int, collections.Counter[str]]]:
     server.shutdown()
 
 
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.key_file = data_dir / "bootstrap.key"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "NIMBUS_ADMIN_PASSWORD": "durability-test",
-            "NIMBUS_PORT": str(self.port),
-            "NIMBUS_DATA_DIR": str(self.data_dir),
-            "NIMBUS_BOOTSTRAP_KEY_FILE": str(self.key_file),
-            "NIMBUS_QUEUE_WORKERS": "8",
-            "NIMBUS_LEASE_SEC": "5",
-        }
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.data_dir / "server.log").read_text()
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become ready:\n" + (self.data_dir / "server.log").read_text())
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)  # the server, its zygote and every worker
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.mark.timeout(180)
 async def test_accepted_async_invocations_survive_sigkill(
     tmp_path: Path, run_counter: tuple[int, collections.Counter[str]]
 ) -> None:
     counter_port, runs = run_counter
-    server = Server(tmp_path)
+    server = Server(tmp_path, NIMBUS_QUEUE_WORKERS="8", NIMBUS_LEASE_SEC="5")
     server.start()
     try:
         headers = {"Authorization": f"Bearer {server.key_file.read_text().strip()}"}
