@@ -1,9 +1,14 @@
 """Resolving "function id or name" to a runnable spec without a database round trip on the hot path.
 Entries are dropped when this node hears FunctionChanged and expire after a few seconds regardless,
-which bounds staleness when another node changed the function."""
+which bounds staleness when another node changed the function.
+
+Concurrent misses of one key share a single load: when an entry expires under load, hundreds of
+invocations would otherwise each read the function from the database at once (measured: ~330 reads
+of ~9 ms every 5 s on a busy loop, a quarter of the async path's time)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -27,28 +32,47 @@ class Catalog:
     def __init__(self, functions: FunctionService, bus: LocalBus) -> None:
         self._functions = functions
         self._entries: dict[tuple[str, str], tuple[float, Resolved]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Future[Resolved]] = {}
+        self._generation = 0  # bumped by every change: a load that started before it is not cached
         self._unsubscribe = bus.on(FunctionChanged, callback=self._forget)
 
     async def resolve(self, ref: str, version: str | None = None) -> Resolved:
         key = (ref, version or "$LATEST")
         hit = self._entries.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < TTL_SEC:
+        if hit is not None and time.monotonic() - hit[0] < TTL_SEC:
             return hit[1]
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key, ref, version))
+            self._loading[key] = loading
+            loading.add_done_callback(lambda done: self._settled(key, done))
+        return await asyncio.shield(loading)  # one caller's cancellation does not fail the others
+
+    def _settled(self, key: tuple[str, str], done: asyncio.Future[Resolved]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed load is each waiter's error, not an unhandled one
+
+    async def _load(self, key: tuple[str, str], ref: str, version: str | None) -> Resolved:
+        generation, started = self._generation, time.monotonic()
         fn = await self._functions.get(SYSTEM, ref)
         published: FunctionVersion | None = None
         if version and version != "$LATEST":
             published = await self._functions.version(SYSTEM, fn.id, _version_number(version))
         resolved = Resolved(fn, await self._functions.spec(fn, published))
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[key] = (now, resolved)
+        if generation == self._generation:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (started, resolved)
         return resolved
 
     def _forget(self, event: Event) -> None:
         assert isinstance(event, FunctionChanged)
+        self._generation += 1
         for key in [k for k, (_, r) in self._entries.items() if r.function.id == event.function_id]:
             del self._entries[key]
+        self._loading.clear()  # later callers load afresh; current waiters get the load they joined
 
     def close(self) -> None:
         self._unsubscribe()

@@ -30,9 +30,11 @@ class FunctionSpec:
     max_concurrency: int = 0  # 0 = only the platform's cap
     min_warm: int = 0
 
-    @property
-    def pool_key(self) -> str:
-        """Workers are interchangeable exactly when this matches (code, handler, limits, env)."""
+    pool_key: str = field(init=False, repr=False, compare=False, default="")
+    """Workers are interchangeable exactly when this matches (code, handler, limits, env). Computed
+    once: the pool looks it up twice per invocation."""
+
+    def __post_init__(self) -> None:
         blob = json.dumps(
             [
                 self.function_id,
@@ -46,7 +48,7 @@ class FunctionSpec:
             ],
             separators=(",", ":"),
         )
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        object.__setattr__(self, "pool_key", hashlib.sha256(blob.encode()).hexdigest()[:32])
 
 
 @dataclass(frozen=True, slots=True)
