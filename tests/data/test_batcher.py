@@ -37,7 +37,7 @@ def watch_commits(batcher: Batcher) -> Iterator[list[str]]:
     def on_commit(_conn: Any) -> None:
         seen.append("commit")
 
-    engine = batcher.write_engine.sync_engine
+    engine = batcher.write_engine
     event.listen(engine, "commit", on_commit)
     yield seen
     event.remove(engine, "commit", on_commit)
