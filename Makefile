@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench lock clean
+.PHONY: run test lint format bench screenshots lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/invoke.py
+
+# PNGs of the main pages for the README (needs chromium and chromium-driver).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.browser.screenshots
 
 # Re-resolve the lock from pyproject's ranges (needs network).
 lock:

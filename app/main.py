@@ -10,7 +10,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI
 
-from app.api import audit, auth, dlq, functions, invoke, keys, system, users
+from app.api import audit, auth, dlq, functions, invoke, keys, logs, system, users
 from app.api.errors import install_error_handlers
 from app.console import mount_console
 from engine.config import Settings
@@ -25,6 +25,7 @@ ROUTERS = (
     users.router,
     functions.router,
     invoke.router,
+    logs.router,
     dlq.router,
     audit.router,
 )

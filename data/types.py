@@ -38,6 +38,16 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+def id_floor(at: datetime) -> str:
+    """The smallest UUIDv7 string of the millisecond `at`: `id >= id_floor(t)` means "created in or
+    after t's millisecond", a primary-key range scan where a timestamp filter would scan the table."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    ms = max(0, int(at.timestamp() * 1000))
+    digits = f"{ms:012x}"
+    return f"{digits[:8]}-{digits[8:12]}-0000-0000-000000000000"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC; always returns timezone-aware datetimes (SQLite drops the zone otherwise)."""
 

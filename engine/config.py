@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     lease_sec: float = 30.0
     poll_interval_sec: float = 0.5  # idle queue poll (new work also wakes workers directly)
 
+    # console
+    wall_rotate_sec: float = Field(default=15.0, ge=0)  # the wall display's board rotation (0: never)
+
     # write-behind batcher
     batch_max_rows: int = 500
     batch_max_delay_ms: float = 5.0

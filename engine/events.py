@@ -67,6 +67,14 @@ class AuditRecorded(Event):
     resource_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsUpdated(Event):
+    """Metric rollups changed (after their commit), or the minute turned and time windows moved on."""
+
+    function_ids: tuple[str, ...] = ()  # functions whose rollups changed; empty when only the clock did
+    invocations: int = 0  # finished invocations this update added
+
+
 ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     InvocationStarted,
     InvocationFinished,
@@ -74,4 +82,5 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     FunctionChanged,
     DlqChanged,
     AuditRecorded,
+    MetricsUpdated,
 )

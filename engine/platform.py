@@ -21,7 +21,9 @@ from engine.invoke.catalog import Catalog
 from engine.invoke.consumer import QueueConsumer
 from engine.invoke.invoker import Invoker
 from engine.pool import WorkerPool
+from engine.prewarm import Prewarmer
 from engine.queue import make_queue
+from engine.rollups import Rollups
 from engine.runtimes.base import Isolation, Runtime
 from engine.runtimes.python import PythonRuntime
 from engine.secrets import SecretBox, load_or_create_key
@@ -30,6 +32,10 @@ from engine.services.auth import AuthService
 from engine.services.dlq import DlqService
 from engine.services.functions import FunctionService
 from engine.services.invocations import InvocationService
+from engine.services.logs import LogService
+from engine.services.metrics import MetricsService
+from engine.services.templates import builtin_gallery
+from engine.services.test_events import TestEventService
 
 VERSION = "0.1.0"
 log = logging.getLogger("nimbus")
@@ -62,12 +68,18 @@ class Platform:
             on_retire=self._retire,
         )
         self.catalog = Catalog(self.functions, self.bus)
+        self.prewarmer = Prewarmer(self.functions, self.catalog, self.pool, self.bus)
         self.invoker = Invoker(settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue)
         self.invocations = InvocationService(self.db, self.bus, self.audit, self.invoker, self.catalog)
+        self.logs = LogService(self.db, self.functions)
         self.dlq = DlqService(self.db, self.bus, self.audit, self.invoker)
+        self.templates = builtin_gallery(lambda: set(self.runtimes))
+        self.test_events = TestEventService(self.db, self.audit)
         self.consumer = QueueConsumer(
             settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue
         )
+        self.rollups = Rollups(self.db, self.batcher, self.bus)
+        self.metrics = MetricsService(self.db, self.bus, self.rollups, self.pool, self.dlq, self.invocations)
         self.started = False
         self.started_at = 0.0
         self.bootstrap: Any = None  # first-start secrets, printed once by the server
@@ -78,11 +90,17 @@ class Platform:
         self._stack.push_async_callback(self.db.close)
         await self.batcher.start()
         self._stack.push_async_callback(self.batcher.stop)
+        await self.rollups.start()  # before anything runs: it first recovers the last minutes
+        self._stack.push_async_callback(self.rollups.stop)
+        await self.metrics.start()
+        self._stack.push_async_callback(self.metrics.stop)
         self.bootstrap = await self.auth.ensure_admin()
         await self.pool.start()
         self._stack.push_async_callback(self.pool.stop)
         await self.consumer.start()
         self._stack.push_async_callback(self.consumer.stop)
+        await self.prewarmer.start()  # in the background: start-up does not wait for workers
+        self._stack.push_async_callback(self.prewarmer.stop)
         self._stack.callback(self.catalog.close)
         self._stack.push_async_callback(self._cancel_background)
         self.started, self.started_at = True, time.time()

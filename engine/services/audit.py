@@ -26,6 +26,8 @@ ACTIONS: dict[str, str] = {
     "function.publish": "Publish version",
     "function.rollback": "Roll back to version",
     "invocation.replay": "Replay invocation",
+    "test_event.save": "Save test event",
+    "test_event.delete": "Delete test event",
     "dlq.retry": "Retry DLQ message",
     "dlq.discard": "Discard DLQ message",
     "dlq.delete": "Delete DLQ message",

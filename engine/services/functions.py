@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func as sqlfunc
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from engine.principal import Principal
 from engine.runtimes.base import FunctionSpec
 from engine.secrets import SecretBox
 from engine.services.audit import AuditService
+from engine.services.code_check import check_syntax, describe
 from engine.services.function_schemas import (
     FunctionCreate,
     FunctionUpdate,
@@ -112,6 +114,19 @@ class FunctionService:
             page.items = [f for f in page.items if tag in f.tags]
         return page
 
+    async def secret_names(self, principal: Principal, ref: str) -> list[str]:
+        """The names of a function's secrets; their values never leave the engine."""
+        fn = await self.get(principal, ref)
+        return sorted(self._secrets.decrypt(fn.secrets))
+
+    async def kept_warm(self) -> list[str]:
+        """Ids of the active functions with a prewarm floor (engine/prewarm.py, at start)."""
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(Function.id).where(Function.min_warm > 0, Function.status == "active")
+            )
+            return list(rows.scalars())
+
     async def count(self) -> int:
         async with self._db.session() as session:
             return int((await session.execute(select(sqlfunc.count()).select_from(Function))).scalar_one())
@@ -161,6 +176,7 @@ class FunctionService:
         handler = data.handler or default_handler(data.runtime)
         files = assemble_files(data.runtime, handler, data.code, data.files)
         self._check_size(files)
+        self._check_syntax(data.runtime, files)
         fields = data.model_dump(exclude_unset=True, exclude={"code", "files", "secrets", "handler"})
         fn = Function(**fields, handler=handler, files=files, created_by=principal.actor)
         fn.code = files.get(entry_file(data.runtime, handler, files), "")
@@ -203,6 +219,7 @@ class FunctionService:
                     base.pop(entry_file(fn.runtime, fn.handler, fn.files), None)
                 new_files = assemble_files(fn.runtime, handler, code, base)
                 self._check_size(new_files)
+                self._check_syntax(fn.runtime, new_files)
                 fn.files, fn.handler = new_files, handler
                 fn.code = new_files.get(entry_file(fn.runtime, handler, new_files), "")
                 fn.code_hash = code_hash(new_files)
@@ -213,6 +230,24 @@ class FunctionService:
                 setattr(fn, key, value)
             self._save_revision(session, principal, fn, "function.update", before)
         return fn
+
+    async def change_secrets(
+        self, principal: Principal, ref: str, changes: dict[str, str | None]
+    ) -> Function:
+        """Set (a value) or remove (None) single secrets and keep the rest, so a caller never needs the
+        other secrets' plaintext to change one."""
+        self._require_writer(principal)
+        current = self._secrets.decrypt((await self.get(principal, ref)).secrets)
+        for name, value in changes.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        try:
+            data = FunctionUpdate(secrets=current)
+        except ValidationError as exc:
+            raise Invalid("secrets", str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return await self.update(principal, ref, data)
 
     async def delete(self, principal: Principal, ref: str) -> None:
         self._require_writer(principal)
@@ -341,6 +376,11 @@ class FunctionService:
         limit = self._max_code_bytes()
         if size > limit:
             raise TooLarge(f"code is {size} bytes; the limit is {limit} bytes", field="code")
+
+    def _check_syntax(self, runtime: str, files: dict[str, str]) -> None:
+        problems = check_syntax(runtime, files)
+        if problems:
+            raise Invalid("code", describe(problems))
 
     def _after_commit(self, session: AsyncSession, fn: Function, action: str, retire: bool = False) -> None:
         event = FunctionChanged(function_id=fn.id, function_name=fn.name, action=action)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from data.db import Database
 from data.models import Invocation, InvocationAttempt, InvocationLog
 from data.repos.pagination import Page, paginate
+from data.types import id_floor
 from engine.bus import LocalBus
 from engine.errors import Invalid, NotFound
 from engine.events import InvocationLogged
@@ -66,10 +67,13 @@ class InvocationService:
             stmt = stmt.where(Invocation.status == status)
         if source:
             stmt = stmt.where(Invocation.source == source)
+        # A time range is also an id range (UUIDv7): the primary key bounds the scan, the timestamp
+        # keeps it exact.
         if since:
-            stmt = stmt.where(Invocation.created_at >= since)
+            stmt = stmt.where(Invocation.id >= id_floor(since), Invocation.created_at >= since)
         if until:
-            stmt = stmt.where(Invocation.created_at < until)
+            bound = id_floor(until + timedelta(milliseconds=1))
+            stmt = stmt.where(Invocation.id < bound, Invocation.created_at < until)
         async with self._db.session() as session:
             return await paginate(session, stmt, Invocation.id, cursor=cursor, limit=limit)
 

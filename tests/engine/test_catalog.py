@@ -24,6 +24,7 @@ CODE = "def handler(event, context):\n    return 1\n"
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     async with Platform(make_settings(tmp_path)) as running:
         await running.functions.create(SYSTEM, FunctionCreate(name="f", runtime="python", code=CODE))
+        await running.prewarmer.settled()  # it resolves new functions too (by id)
         yield running
 
 

@@ -1,0 +1,177 @@
+"""A function's Configuration tab: handler, description, tags, limits and retries, environment variables
+(saved together as one update) and its secrets (set and removed one at a time, values never shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from components.code_panel import FunctionPage
+from components.confirm import confirm
+from components.feedback import Failed, attempt
+from components.form_errors import LABELS, clear_errors, show_error, whole
+from engine.services.function_schemas import FunctionUpdate
+
+
+class ConfigPanel:
+    NUMBERS = (
+        ("memory_mb", "cfg-memory"),
+        ("timeout_sec", "cfg-timeout"),
+        ("max_concurrency", "cfg-concurrency"),
+        ("min_warm", "cfg-min-warm"),
+        ("retry_attempts", "cfg-retry-attempts"),
+        ("retry_backoff_ms", "cfg-retry-backoff"),
+        ("retry_backoff_max_ms", "cfg-retry-backoff-max"),
+    )
+
+    def __init__(self, page: FunctionPage, secret_names: list[str]) -> None:
+        self.page = page
+        fn = page.fn
+        self.env_rows: list[tuple[ui.input, ui.input]] = []
+        self.fields: dict[str, Any] = {}
+        with ui.card().classes("w-full gap-2"):
+            ui.label("Function").classes("text-lg font-semibold")
+            with ui.row().classes("w-full gap-4"):
+                self.fields["handler"] = ui.input("Handler", value=fn.handler).mark("cfg-handler")
+                self.fields["description"] = (
+                    ui.input("Description", value=fn.description).classes("flex-1").mark("cfg-description")
+                )
+            self.fields["tags"] = (
+                ui.input_chips("Tags", value=list(fn.tags), new_value_mode="add-unique")
+                .classes("w-full")
+                .mark("cfg-tags")
+            )
+            ui.label("Limits and retries").classes("text-lg font-semibold mt-2")
+            with ui.row().classes("w-full gap-4"):
+                for field, marker in self.NUMBERS:
+                    value = getattr(fn, field)
+                    self.fields[field] = ui.number(LABELS[field], value=value, precision=0).mark(marker)
+            self.network = ui.switch("Network access", value=fn.network).mark("cfg-network")
+            ui.label("Environment variables").classes("text-lg font-semibold mt-2")
+            self.env_box = ui.column().classes("w-full gap-1").mark("cfg-env")
+            for key, value in sorted(fn.env_vars.items()):
+                self._env_row(key, value)
+            ui.button("Add variable", icon="add", on_click=lambda: self._env_row("", "")).props("flat").mark(
+                "cfg-env-add"
+            )
+            self.error = ui.label("").classes("text-red-600 text-sm").mark("cfg-error")
+            self.error.set_visibility(False)
+            with ui.row().classes("w-full justify-end"):
+                save = ui.button("Save configuration", icon="save", on_click=self.save).mark("cfg-save")
+                save.set_enabled(page.can_write)
+        with ui.card().classes("w-full gap-2"):
+            ui.label("Secrets").classes("text-lg font-semibold")
+            ui.label(
+                "Encrypted at rest; values are never shown. Set a name again to replace its value."
+            ).classes("text-sm text-gray-500")
+            self.secrets_box = ui.column().classes("w-full gap-1").mark("cfg-secrets")
+            self._render_secrets(secret_names)
+            with ui.row().classes("w-full items-start gap-2"):
+                self.secret_name = ui.input("Secret name").mark("cfg-secret-name")
+                self.secret_value = ui.input("Value", password=True, password_toggle_button=True).mark(
+                    "cfg-secret-value"
+                )
+                ui.button("Set secret", on_click=self._set_secret).mark("cfg-secret-set").set_enabled(
+                    page.can_write
+                )
+
+    def _env_row(self, key: str, value: str) -> None:
+        with self.env_box, ui.row().classes("w-full items-center gap-2") as row:
+            key_input = ui.input("Name", value=key).mark("cfg-env-key")
+            value_input = ui.input("Value", value=value).classes("flex-1").mark("cfg-env-value")
+            pair = (key_input, value_input)
+            self.env_rows.append(pair)
+
+            def remove() -> None:
+                self.env_rows.remove(pair)
+                row.delete()
+
+            ui.button(icon="close", on_click=remove).props("flat dense").mark("cfg-env-remove")
+
+    def _env_vars(self) -> dict[str, str] | Failed:
+        env: dict[str, str] = {}
+        for key_input, value_input in self.env_rows:
+            key = (key_input.value or "").strip()
+            if not key and not value_input.value:
+                continue
+            if not key:
+                return Failed("Every environment variable needs a name.", "env_vars")
+            if key in env:
+                return Failed(f"Environment variable {key} is set twice.", "env_vars")
+            env[key] = value_input.value or ""
+        return env
+
+    def _changes(self) -> dict[str, Any] | Failed:
+        fn = self.page.fn
+        values: dict[str, Any] = {
+            "handler": (self.fields["handler"].value or "").strip(),
+            "description": self.fields["description"].value or "",
+            "tags": sorted(set(self.fields["tags"].value or [])),
+            "network": bool(self.network.value),
+        }
+        for field, _ in self.NUMBERS:
+            number = whole(self.fields[field].value, field)
+            if isinstance(number, Failed):
+                return number
+            values[field] = number
+        env = self._env_vars()
+        if isinstance(env, Failed):
+            return env
+        values["env_vars"] = env
+        return {k: v for k, v in values.items() if v != getattr(fn, k)}
+
+    async def save(self) -> None:
+        clear_errors(self.fields, self.error)
+        changes = self._changes()
+        if isinstance(changes, Failed):
+            show_error(changes, self.fields, self.error)
+            return
+        if not changes:
+            ui.notify("No changes to save")
+            return
+        fn = await self.page.update(lambda: FunctionUpdate(**changes))
+        if isinstance(fn, Failed):
+            show_error(fn, self.fields, self.error)
+            return
+        self.page.changed(fn)
+        ui.notify(f"Saved revision {fn.version}", type="positive")
+
+    def _render_secrets(self, names: list[str]) -> None:
+        self.secrets_box.clear()
+        with self.secrets_box:
+            if not names:
+                ui.label("No secrets").classes("text-sm text-gray-500")
+            for name in names:
+                with ui.row().classes("items-center gap-3"):
+                    ui.label(name).classes("font-mono").mark("cfg-secret")
+                    ui.label("••••••••").classes("text-gray-500")
+                    ui.button(icon="delete", on_click=lambda n=name: self._remove_secret(n)).props(
+                        "flat dense color=negative"
+                    ).mark(f"cfg-secret-remove-{name}").set_enabled(self.page.can_write)
+
+    async def _set_secret(self) -> None:
+        self.secret_name.error = None
+        name = (self.secret_name.value or "").strip()
+        if not name:
+            self.secret_name.error = "Enter the secret's name."
+            return
+        await self._change_secrets({name: self.secret_value.value or ""}, f"Secret {name} set")
+
+    async def _remove_secret(self, name: str) -> None:
+        if await confirm(f"Remove secret {name}?", "Running code stops seeing it after this change."):
+            await self._change_secrets({name: None}, f"Secret {name} removed")
+
+    async def _change_secrets(self, changes: dict[str, str | None], success: str) -> None:
+        platform, principal = self.page.ctx.platform, self.page.ctx.principal
+        fn = await attempt(
+            platform.functions.change_secrets(principal, self.page.fn.id, changes), notify=False
+        )
+        if isinstance(fn, Failed):
+            self.secret_name.error = fn.message
+            return
+        self.secret_name.set_value("")
+        self.secret_value.set_value("")
+        self.page.changed(fn)
+        self._render_secrets(await platform.functions.secret_names(principal, fn.id))
+        ui.notify(success, type="positive")
