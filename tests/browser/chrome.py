@@ -90,7 +90,9 @@ class Page:
 
     def find_text(self, text: str, timeout: float = 10.0) -> WebElement:
         """The innermost visible element whose text contains `text`."""
-        query = f"//*[contains(text(), {_literal(text)})]"
+        needle = _literal(text)
+        # The innermost elements whose text holds `text` (Vue splits text nodes, so text() misses some).
+        query = f"//body//*[not(self::script)][contains(., {needle}) and not(*[contains(., {needle})])]"
 
         def visible() -> WebElement | None:
             return next((e for e in self.driver.find_elements(By.XPATH, query) if e.is_displayed()), None)

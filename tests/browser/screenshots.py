@@ -81,6 +81,9 @@ def main() -> int:
             ):
                 page.open(path)
                 page.find_text(text, 15)
+                if name == "function-test":  # show a result, not an empty pane
+                    page.click_button("Invoke")
+                    page.find_text("Output", 30)
                 time.sleep(1.0)  # let charts and the editor finish drawing
                 page.screenshot(args.out / f"{name}.png")
                 print(f"wrote {args.out / f'{name}.png'}")
