@@ -61,6 +61,7 @@ class ApiKey(SQLModel, table=True):
 
 class Function(SQLModel, table=True):
     __tablename__ = "functions"
+    __table_args__ = (Index("ix_functions_updated_at_id", "updated_at", "id"),)
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     name: str = Field(max_length=64, unique=True, index=True)
     description: str = ""

@@ -28,11 +28,19 @@ async def list_functions(
     runtime: str | None = None,
     status: str | None = None,
     tag: str | None = None,
+    sort: str = Query(default="newest", max_length=16, description="newest | name | updated"),
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
     page = await platform.functions.list(
-        principal, search=search or name, runtime=runtime, status=status, tag=tag, limit=limit, cursor=cursor
+        principal,
+        search=search or name,
+        runtime=runtime,
+        status=status,
+        tag=tag,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
     )
     return {"functions": [function_view(f, code=False) for f in page.items], "next_cursor": page.next_cursor}
 

@@ -51,7 +51,7 @@ class FunctionList:
             )
             self.enabled = ui.select(ENABLED, value="", label="Status", on_change=self._filtered)
             self.enabled.classes("min-w-[140px]").mark("fn-filter-enabled")
-            self.sort = ui.select(SORTS, value="newest", label="Sort (this page)", on_change=self._render)
+            self.sort = ui.select(SORTS, value="newest", label="Sort", on_change=self._filtered)
             self.sort.classes("min-w-[170px]").mark("fn-sort")
             ui.space()
             self.bulk = ui.button("Delete selected", icon="delete", on_click=self._delete_selected)
@@ -81,6 +81,7 @@ class FunctionList:
                 runtime=self.runtime.value or None,
                 status=self.enabled.value or None,
                 tag=(self.tag.value or "").strip() or None,
+                sort=self.sort.value or "newest",
                 limit=PAGE_SIZE,
                 cursor=self.cursors[-1],
             )
@@ -90,14 +91,6 @@ class FunctionList:
         self.items, self.next_cursor = page.items, page.next_cursor
         self.selected &= {f.id for f in self.items}
         self._render()
-
-    def _sorted(self) -> list[Function]:
-        # The service pages newest first (an index range scan); other orders sort the page shown.
-        if self.sort.value == "name":
-            return sorted(self.items, key=lambda f: f.name.lower())
-        if self.sort.value == "updated":
-            return sorted(self.items, key=lambda f: f.updated_at, reverse=True)
-        return self.items
 
     def _render(self, *_: Any) -> None:
         self.table.clear()
@@ -125,7 +118,7 @@ class FunctionList:
             with ui.grid(columns=columns).classes("w-full items-center gap-x-4 gap-y-1"):
                 for title in headings:
                     ui.label(title).classes("text-xs uppercase text-gray-500")
-                for fn in self._sorted():
+                for fn in self.items:
                     self._row(fn)
 
     def _empty(self) -> None:

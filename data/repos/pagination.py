@@ -82,9 +82,11 @@ def keyset(
     cursor: str | None = None,
     limit: int | None = None,
     sort_column: Column | None = None,
+    ascending: bool = False,
 ) -> Select[Any]:
     """`stmt` narrowed to the page after `cursor`, newest first, fetching one row more than the page so
-    the caller knows whether another page follows. With `sort_column` (NOT NULL), order by it, then id."""
+    the caller knows whether another page follows. With `sort_column` (NOT NULL), order by it, then id
+    (descending, or `ascending`)."""
     size = clamp_limit(limit)
     if cursor:
         after = decode_cursor(cursor)
@@ -94,8 +96,14 @@ def keyset(
             raise Invalid("cursor", "invalid cursor")
         else:
             # Row-value comparison: one index range scan on (sort_column, id).
-            stmt = stmt.where(tuple_(sort_column, id_column) < tuple_(after.key, after.id))
-    order = [id_column.desc()] if sort_column is None else [sort_column.desc(), id_column.desc()]
+            row, last = tuple_(sort_column, id_column), tuple_(after.key, after.id)
+            stmt = stmt.where(row > last if ascending else row < last)
+    if sort_column is None:
+        order = [id_column.desc()]
+    elif ascending:
+        order = [sort_column.asc(), id_column.asc()]
+    else:
+        order = [sort_column.desc(), id_column.desc()]
     return stmt.order_by(None).order_by(*order).limit(size + 1)
 
 
@@ -107,11 +115,12 @@ async def paginate(
     cursor: str | None = None,
     limit: int | None = None,
     sort_column: Column | None = None,
+    ascending: bool = False,
 ) -> Page[Any]:
     """Run `stmt` (a select of one model, or of columns) as one page. Items are model instances for a
     select of one model, rows otherwise."""
     size = clamp_limit(limit)
-    query = keyset(stmt, id_column, cursor=cursor, limit=size, sort_column=sort_column)
+    query = keyset(stmt, id_column, cursor=cursor, limit=size, sort_column=sort_column, ascending=ascending)
     result = await session.execute(query)
     single = len(query.column_descriptions) == 1
     items: list[Any] = list(result.scalars().all() if single else result.all())

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy import func as sqlfunc
-from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,6 +64,13 @@ def snapshot(fn: Function) -> dict[str, Any]:
     return data
 
 
+SORTS: dict[str, tuple[Any, bool]] = {  # sort name -> (column, ascending); None: by id (newest)
+    "newest": (None, False),
+    "name": (Function.name, True),
+    "updated": (Function.updated_at, False),
+}
+
+
 class FunctionService:
     def __init__(
         self,
@@ -98,9 +105,13 @@ class FunctionService:
         runtime: str | None = None,
         status: str | None = None,
         tag: str | None = None,
+        sort: str = "newest",
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[Function]:
+        """`sort`: newest (created), name (A-Z) or updated (most recent first); each an index scan."""
+        if sort not in SORTS:
+            raise Invalid("sort", f"sort must be one of {', '.join(SORTS)}")
         stmt = select(Function)
         if search:
             stmt = stmt.where(sqlfunc.lower(Function.name).contains(search.lower(), autoescape=True))
@@ -108,11 +119,29 @@ class FunctionService:
             stmt = stmt.where(Function.runtime == runtime)
         if status:
             stmt = stmt.where(Function.status == status)
+        if tag:
+            stmt = stmt.where(self._has_tag(tag))
         async with self._db.session() as session:
-            page = await paginate(session, stmt, Function.id, cursor=cursor, limit=limit)
-        if tag:  # JSON arrays differ per dialect; tags filter the (small, bounded) page in Python
-            page.items = [f for f in page.items if tag in f.tags]
+            column, ascending = SORTS[sort]
+            page = await paginate(
+                session,
+                stmt,
+                Function.id,
+                cursor=cursor,
+                limit=limit,
+                sort_column=column,
+                ascending=ascending,
+            )
         return page
+
+    def _has_tag(self, tag: str) -> ColumnElement[bool]:
+        """`tag` is in the function's JSON tag list (in SQL, so pages stay full)."""
+        if self._db.is_sqlite:
+            clause = "EXISTS (SELECT 1 FROM json_each(functions.tags) WHERE json_each.value = :tag)"
+            return text(clause).bindparams(tag=tag)  # type: ignore[return-value]
+        return text("CAST(functions.tags AS jsonb) @> CAST(:tags AS jsonb)").bindparams(  # type: ignore[return-value]
+            tags=json.dumps([tag])
+        )
 
     async def secret_names(self, principal: Principal, ref: str) -> list[str]:
         """The names of a function's secrets; their values never leave the engine."""

@@ -122,3 +122,25 @@ async def test_every_mutation_is_audited(client: httpx.AsyncClient, platform) ->
     update = page.items[1]
     assert update.before["memory_mb"] == 256 and update.after["memory_mb"] == 512
     assert update.actor == "key:bootstrap"
+
+
+async def test_functions_list_sorted_by_name_and_by_update_across_pages(client: httpx.AsyncClient) -> None:
+    for name in ("delta", "alpha", "charlie", "bravo"):
+        await create_function(client, name)
+    await client.put("/api/v1/functions/alpha", json={"description": "touched"})
+
+    async def names(sort: str) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 3, **({"cursor": cursor} if cursor else {})}
+            body = (await client.get("/api/v1/functions", params=params)).json()
+            seen += [f["name"] for f in body["functions"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return seen
+
+    assert await names("name") == ["alpha", "bravo", "charlie", "delta"]
+    assert (await names("updated"))[0] == "alpha"
+    assert await names("newest") == ["bravo", "charlie", "alpha", "delta"]
+    bad = await client.get("/api/v1/functions", params={"sort": "size"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "sort"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.chrome import Page
@@ -62,24 +61,40 @@ def test_create_from_a_template_edit_save_and_run_it(logged_in: Page, server: Se
     page.find_text("cold start")
 
 
+WATCH_ROWS = """
+window.__nimbusSeen = {};
+new MutationObserver(() => {
+  for (const a of document.querySelectorAll("a[href^='/invocations?id=']")) {
+    const id = a.getAttribute("href").split("=")[1];
+    if (!(id in window.__nimbusSeen)) window.__nimbusSeen[id] = Date.now();
+  }
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+"""
+
+
 def test_an_api_invocation_reaches_the_open_dashboard_within_a_second(
     logged_in: Page, server: Server
 ) -> None:
+    """The browser itself stamps when the row appears (a MutationObserver), so the figure is the push's
+    latency, not the test's polling."""
     page = logged_in
     with server.api() as api:
         api.post(
             "/api/v1/functions",
             json={"name": "browser-push", "runtime": "python", "code": "def handler(e, c):\n    return 1\n"},
         ).raise_for_status()
-        api.post("/api/v1/functions/browser-push/invoke", json={}).raise_for_status()  # warm it
         page.open("/")
         page.find_text("Latest invocations")
-        time.sleep(0.5)  # let the page's websocket settle before the measured invocation
+        page.driver.execute_script(WATCH_ROWS)
+        warm = api.post("/api/v1/functions/browser-push/invoke", json={}).json()["request_id"]
+        page.wait(
+            lambda: page.driver.execute_script(f"return window.__nimbusSeen['{warm}']"), 10, "warm-up row"
+        )
         response = api.post("/api/v1/functions/browser-push/invoke", json={"n": 1})
-        answered = time.monotonic()
+        answered_ms = time.time() * 1000
     request_id = response.json()["request_id"]
-    row = f"a[href='/invocations?id={request_id}']"
-    page.wait(lambda: page.driver.find_elements(By.CSS_SELECTOR, row), 1.0, "the new invocation's row")
-    shown_after = time.monotonic() - answered
-    assert shown_after < 1.0
+    seen_ms = page.wait(
+        lambda: page.driver.execute_script(f"return window.__nimbusSeen['{request_id}']"), 10, "the new row"
+    )
+    assert seen_ms - answered_ms < 1000, f"shown {seen_ms - answered_ms:.0f} ms after the API answered"
     assert page.driver.current_url.endswith("/")  # no reload, no navigation

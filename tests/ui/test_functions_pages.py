@@ -103,6 +103,18 @@ async def test_the_list_shows_the_services_functions_and_filters_them(
     await console.should_see(marker="fn-no-match", retries=50)
 
 
+async def test_sorting_by_name_orders_every_page(console: User, platform: Platform) -> None:
+    for i in (3, 1, 2):
+        await make(platform, f"zz-{i}")
+    for i in range(19):
+        await make(platform, f"aa-{i:02d}")
+    await log_in(console, then="/functions")
+    set_value(console, "fn-sort", "name")
+    await eventually(lambda: listed(console)[:2] == ["aa-00", "aa-01"])
+    console.find(marker="fn-next").click()
+    await eventually(lambda: listed(console) == ["zz-2", "zz-3"])  # the sort spans pages
+
+
 async def test_sorting_by_name_orders_the_page(console: User, platform: Platform) -> None:
     for name in ("bravo", "alpha", "charlie"):
         await make(platform, name)
