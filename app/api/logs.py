@@ -4,9 +4,9 @@ own log list stays at /api/v1/functions/{id}/logs (app/api/invoke.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentPrincipal, PlatformDep
@@ -17,25 +17,35 @@ router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 _MEDIA = {"txt": "text/plain; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
+def log_filters(
+    function: str | None = Query(default=None, max_length=64),
+    level: str | None = Query(default=None, max_length=8),
+    q: str | None = Query(default=None, max_length=MAX_TEXT_CHARS, description="text in the message"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> LogFilters:
+    """The filters both endpoints take, as query parameters."""
+    return LogFilters(function, level, q, since, until)
+
+
+Filters = Annotated[LogFilters, Depends(log_filters)]
+
+
 @router.get("")
 async def search_logs(
     platform: PlatformDep,
     principal: CurrentPrincipal,
-    function: str | None = Query(default=None, max_length=64),
-    level: str | None = Query(default=None, max_length=8),
-    q: str | None = Query(default=None, max_length=MAX_TEXT_CHARS),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filters: Filters,
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
     page = await platform.logs.search(
         principal,
-        function=function,
-        level=level,
-        text=q,
-        since=since,
-        until=until,
+        function=filters.function,
+        level=filters.level,
+        text=filters.text,
+        since=filters.since,
+        until=filters.until,
         limit=limit,
         cursor=cursor,
     )
@@ -52,14 +62,10 @@ async def search_logs(
 async def export_logs(
     platform: PlatformDep,
     principal: CurrentPrincipal,
-    function: str | None = Query(default=None, max_length=64),
-    level: str | None = Query(default=None, max_length=8),
-    q: str | None = Query(default=None, max_length=MAX_TEXT_CHARS),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filters: Filters,
     format: Literal["txt", "jsonl"] = "txt",
 ) -> StreamingResponse:
-    chunks = await platform.logs.export(principal, LogFilters(function, level, q, since, until), format)
+    chunks = await platform.logs.export(principal, filters, format)
     return StreamingResponse(
         chunks,
         media_type=_MEDIA[format],
