@@ -7,6 +7,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.frame import PageContext, console_page
+from components.function_filter import function_filter, selected_function
 from components.invocation_table import InvocationFilters, InvocationTable, TimeRangeInput
 from engine.errors import Invalid
 from engine.invoke.invoker import SOURCES
@@ -27,7 +28,6 @@ async def invocations_page(
     if source and source not in SOURCES:
         problems.append(f"Unknown source {source!r}: choose one of {', '.join(SOURCES)}.")
         source = ""
-    names = [f.name for f in (await ctx.platform.functions.list(ctx.principal, limit=100)).items]
 
     async def apply() -> None:
         try:
@@ -36,7 +36,7 @@ async def invocations_page(
             table.show_error(exc.message)
             return
         filters = InvocationFilters(
-            function=(function_box.value or "").strip() or None,
+            function=selected_function(function_box),
             status=status_box.value or None,
             source=source_box.value or None,
             since=since,
@@ -45,12 +45,7 @@ async def invocations_page(
         await table.apply(filters)
 
     with ui.row().classes("w-full items-end gap-3").mark("invocation-filters"):
-        function_box = (
-            ui.input("Function", value=function, autocomplete=names, placeholder="name or id")
-            .classes("w-48")
-            .mark("filter-function")
-            .on("keydown.enter", apply)
-        )
+        function_box = await function_filter(ctx, function, apply)
         status_box = ui.select(STATUS_OPTIONS, value=status, label="Status", on_change=apply)
         status_box.classes("w-36").mark("filter-status")
         source_box = ui.select(SOURCE_OPTIONS, value=source, label="Source", on_change=apply)

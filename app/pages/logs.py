@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from nicegui import app, ui
 
 from components.frame import PageContext, console_page, platform, session_principal
+from components.function_filter import function_filter, selected_function
 from components.invocation_table import TimeRangeInput
 from components.log_viewer import DOWNLOAD_PATH, LogViewer
 from engine.errors import Invalid, NimbusError
@@ -27,7 +28,6 @@ async def logs_page(ctx: PageContext, function: str = "", level: str = "", q: st
     problem = ""
     if level and level not in LEVELS:
         problem, level = f"Unknown level {level!r}: choose one of {', '.join(LEVELS)}.", ""
-    names = [f.name for f in (await ctx.platform.functions.list(ctx.principal, limit=100)).items]
 
     async def apply() -> None:
         try:
@@ -37,7 +37,7 @@ async def logs_page(ctx: PageContext, function: str = "", level: str = "", q: st
             return
         await viewer.apply(
             LogFilters(
-                function=(function_box.value or "").strip() or None,
+                function=selected_function(function_box),
                 level=level_box.value or None,
                 text=text_box.value or None,
                 since=since,
@@ -46,12 +46,7 @@ async def logs_page(ctx: PageContext, function: str = "", level: str = "", q: st
         )
 
     with ui.row().classes("w-full items-end gap-3").mark("log-filters"):
-        function_box = (
-            ui.input("Function", value=function, autocomplete=names, placeholder="name or id")
-            .classes("w-48")
-            .mark("filter-function")
-            .on("keydown.enter", apply)
-        )
+        function_box = await function_filter(ctx, function, apply)
         level_box = ui.select(LEVEL_OPTIONS, value=level, label="Level", on_change=apply)
         level_box.classes("w-32").mark("filter-level")
         text_box = (
