@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from data.types import UTCDateTime, new_id, utcnow
@@ -80,6 +80,8 @@ class Function(SQLModel, table=True):
     retry_backoff_ms: int = 1000  # first delay; doubles each attempt
     retry_backoff_max_ms: int = 60_000
     network: bool = False  # granted network access
+    executor: str = Field(default="process", max_length=16)  # process | docker
+    image: str = Field(default="", max_length=256)  # the container image when executor is docker
     env_vars: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     secrets: str = Field(default="", sa_column=Column(Text, nullable=False))  # Fernet token of a JSON dict
     status: str = Field(default="active", max_length=16)  # active | offline | building | failed
@@ -109,6 +111,8 @@ class FunctionVersion(SQLModel, table=True):
     memory_mb: int = 256
     timeout_sec: int = 30
     env_vars: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The layers attached when the version was published: [{"layer_id", "layer_version"}] in mount order.
+    layers: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_by: str = ""
     created_at: datetime = _created()
 
@@ -129,6 +133,7 @@ class Invocation(SQLModel, table=True):
     function_id: str = Field(max_length=36)  # no FK: records outlive a deleted function
     function_name: str = Field(max_length=64)
     version: str = Field(default="$LATEST", max_length=16)
+    environment: str | None = Field(default=None, max_length=32)  # the environment it ran in
     source: str = Field(default="api", max_length=16)  # api|console|cron|webhook|workflow|retry|cli
     mode: str = Field(default="sync", max_length=8)  # sync | async
     status: str = Field(default="pending", max_length=16)  # pending|running|success|failed|timeout
@@ -313,3 +318,112 @@ class TestEvent(SQLModel, table=True):
     payload: Any = _json()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+# --- environments ---------------------------------------------------------------------------------
+
+
+class Environment(SQLModel, table=True):
+    """dev, staging, prod (seeded) and any added: variables and secrets of their own, and an order that
+    promotion follows (`position`)."""
+
+    __tablename__ = "environments"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=32, unique=True)
+    description: str = ""
+    position: int = 0  # promotion goes from a lower position to the next higher one
+    is_default: bool = False  # where an invocation runs when it names no environment
+    env_vars: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    secrets: str = Field(default="", sa_column=Column(Text, nullable=False))  # Fernet token of a JSON dict
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class FunctionEnvironment(SQLModel, table=True):
+    """What of a function is deployed to an environment: a published version (None = $LATEST) and
+    per-environment overrides (the original's function_environment_configs)."""
+
+    __tablename__ = "function_environments"
+    __table_args__ = (UniqueConstraint("function_id", "environment_id", name="uq_function_environment"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    function_id: str = Field(foreign_key="functions.id", ondelete="CASCADE", index=True, max_length=36)
+    environment_id: str = Field(foreign_key="environments.id", ondelete="CASCADE", index=True, max_length=36)
+    version: int | None = None  # None: the working copy ($LATEST)
+    env_vars: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    memory_mb: int | None = None
+    timeout_sec: int | None = None
+    deployed_by: str = ""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+# --- layers ---------------------------------------------------------------------------------------
+
+
+class Layer(SQLModel, table=True):
+    __tablename__ = "layers"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=128, unique=True)
+    description: str = ""
+    compatible_runtimes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    latest_version: int = 0
+    created_by: str = ""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class LayerVersion(SQLModel, table=True):
+    """One immutable version of a layer: an uploaded zip, or a tree built from requirements.txt (pip) or
+    package.json (npm). `content` is the built tree as a zip, so every node can unpack it."""
+
+    __tablename__ = "layer_versions"
+    __table_args__ = (UniqueConstraint("layer_id", "version", name="uq_layer_version"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    layer_id: str = Field(foreign_key="layers.id", ondelete="CASCADE", index=True, max_length=36)
+    version: int
+    source: str = Field(default="zip", max_length=16)  # zip | pip | npm
+    manifest: str = Field(default="", sa_column=Column(Text, nullable=False))  # requirements / package.json
+    status: str = Field(default="building", max_length=16)  # building | ready | failed
+    build_log: str = Field(default="", sa_column=Column(Text, nullable=False))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    content_hash: str = Field(default="", max_length=64)
+    size_bytes: int = 0
+    file_count: int = 0
+    created_by: str = ""
+    created_at: datetime = _created()
+    finished_at: datetime | None = _ts()
+
+
+class FunctionLayer(SQLModel, table=True):
+    """A layer version attached to a function's working copy, in mount order (at most 5)."""
+
+    __tablename__ = "function_layers"
+    function_id: str = Field(foreign_key="functions.id", ondelete="CASCADE", primary_key=True, max_length=36)
+    layer_id: str = Field(foreign_key="layers.id", ondelete="CASCADE", primary_key=True, max_length=36)
+    layer_version: int
+    position: int = 0
+
+
+# --- builds ---------------------------------------------------------------------------------------
+
+
+class Build(SQLModel, table=True):
+    """One compile of a Go or Rust function's code, with its log; kept on failure too. Artifacts are
+    cached on disk by code hash (engine/builds)."""
+
+    __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_function_id_id", "function_id", "id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    function_id: str = Field(default="", max_length=36)  # no FK: a failed first build has no function
+    function_name: str = Field(default="", max_length=64)
+    runtime: str = Field(max_length=16)
+    code_hash: str = Field(default="", max_length=64)
+    status: str = Field(default="building", max_length=16)  # building | succeeded | failed
+    log: str = Field(default="", sa_column=Column(Text, nullable=False))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))  # the first compiler message
+    cached: bool = False  # served from the artifact cache, nothing compiled
+    duration_ms: float | None = None
+    created_by: str = ""
+    created_at: datetime = _created()
+    finished_at: datetime | None = _ts()

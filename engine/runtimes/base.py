@@ -13,6 +13,17 @@ Status = Literal["success", "failed", "timeout"]
 
 
 @dataclass(frozen=True, slots=True)
+class LayerMount:
+    """One attached layer version, in mount order. Its unpacked tree comes from the layer store
+    (engine/services/layers.py) by `content_hash`; runtimes mount it read-only beside the code."""
+
+    layer_id: str
+    name: str
+    version: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """Everything a worker needs to start: one function at one version with its limits."""
 
@@ -29,6 +40,10 @@ class FunctionSpec:
     network: bool = False
     max_concurrency: int = 0  # 0 = only the platform's cap
     min_warm: int = 0
+    layers: tuple[LayerMount, ...] = ()
+    executor: str = "process"  # process | docker
+    image: str = ""  # container image (docker executor)
+    environment: str = ""  # the environment this spec was resolved for ("" = none named)
 
     pool_key: str = field(init=False, repr=False, compare=False, default="")
     """Workers are interchangeable exactly when this matches (code, handler, limits, env). Computed
@@ -45,6 +60,9 @@ class FunctionSpec:
                 self.memory_mb,
                 sorted(self.env.items()),
                 self.network,
+                [layer.content_hash for layer in self.layers],
+                self.executor,
+                self.image,
             ],
             separators=(",", ":"),
         )

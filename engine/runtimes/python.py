@@ -1,194 +1,30 @@
-"""The Python runtime: sandboxed workers forked by a pre-imported zygote (engine/runtimes/zygote_client.py,
-python_worker/). Owns: starting (and restarting) the zygote, writing a function's files once per pool key,
-giving each function its own uid, and the limits a worker gets. The app-side handle of a worker, which
-enforces the invocation contract, is engine/runtimes/python_proxy.py."""
+"""The Python runtime: the user's module is imported in a worker forked by the pre-imported zygote
+(python_worker/shim.py). Everything else - the zygote, the code directory, uids, limits - is the process
+host's (engine/runtimes/process_host.py), shared with the other process runtimes."""
 
 from __future__ import annotations
 
-import asyncio
-import compileall
-import hashlib
-import math
-import os
-import secrets
-import shutil
 import time
-from pathlib import Path
 
-from engine.config import Settings
-from engine.errors import Unavailable
-from engine.runtimes.base import ErrorInfo, FunctionSpec, InitError, Isolation
+from engine.runtimes.base import FunctionSpec
+from engine.runtimes.process_host import LAYERS_DIR, ProcessHost, link_layers
 from engine.runtimes.python_proxy import PythonWorker
-from engine.runtimes.zygote_client import ZygoteClient, ZygoteDied
-from engine.sandbox import functions_dir, isolation_from_report, sandbox_root, zygote_python
 
 __all__ = ["PythonRuntime", "PythonWorker"]
 
-INIT_TIMEOUT_SEC = 10.0  # import of the user's module (Lambda's init phase limit)
-NOFILE = 256
-FSIZE_MB = 64  # largest file a function may write (also bounds its captured output)
-TMP_MB = 64  # its private /tmp
-UID_SPAN = 1 << 20  # function uids: sandbox_uid_base + 1 ... + 2^20
-PREFORK = 2  # blank workers the zygote keeps forked and half-sandboxed, ready for any function
 
-
-class PythonRuntime:
-    """Runtime protocol for `python` functions."""
+class PythonRuntime(ProcessHost):
+    """Runtime protocol for `python` functions; also the process host the other runtimes share."""
 
     name = "python"
 
-    def __init__(self, settings: Settings, *, zygote_user: int | None = None) -> None:
-        self.settings = settings
-        self.output_cap = settings.output_cap_bytes
-        self.init_timeout_sec = INIT_TIMEOUT_SEC
-        self.prefork = PREFORK
-        self.functions_dir = settings.data_dir / "functions"
-        self._zygote_user = zygote_user  # run the zygote as another user (exercises the unprivileged path)
-        self._zygote: ZygoteClient | None = None
-        self._isolation = Isolation(level="degraded", rlimits=False, warnings=("python runtime not started",))
-        self._lock = asyncio.Lock()
-        self._code_locks: dict[str, asyncio.Lock] = {}
-        self._uids: dict[str, int] = {}
-
-    async def start(self) -> None:
-        async with self._lock:
-            await self._ensure_zygote()
-
-    async def stop(self) -> None:
-        async with self._lock:
-            if self._zygote is not None:
-                await self._zygote.stop()
-                self._zygote = None
-
-    def isolation(self) -> Isolation:
-        return self._isolation
-
-    @property
-    def zygote_pid(self) -> int:
-        return self._zygote.pid if self._zygote is not None and self._zygote.alive else 0
-
-    def zygote_kill(self, spawn_id: int) -> None:
-        if self._zygote is not None:
-            self._zygote.kill(spawn_id)
-
-    def uid_for(self, function_id: str) -> int | None:
-        """One uid per function, so workers of different functions can never signal or trace each other
-        nor share RLIMIT_NPROC. Derived from the function id (base + 1 + hash mod 2^20; the base itself is
-        the probe's) rather than counted, so it is stable across restarts and two Nimbus instances on one
-        machine do not hand out the same uids; a collision within this runtime takes the next free one.
-        None when the zygote cannot drop uids."""
-        if not self._isolation.uid_drop:
-            return None
-        uid = self._uids.get(function_id)
-        if uid is None:
-            digest = int.from_bytes(hashlib.sha256(function_id.encode()).digest()[:8], "big")
-            taken = set(self._uids.values())
-            offset = digest % UID_SPAN
-            while (uid := self.settings.sandbox_uid_base + 1 + offset) in taken:
-                offset = (offset + 1) % UID_SPAN
-            self._uids[function_id] = uid
-        return uid
-
     async def spawn(self, spec: FunctionSpec) -> PythonWorker:
         started = time.perf_counter()
-        async with self._lock:
-            zygote = await self._ensure_zygote()
-        code_dir = await self._ensure_code(spec)
-        cfg = {
-            "code": code_dir.name,
-            "uid": self.uid_for(spec.function_id),
-            "memory_mb": spec.memory_mb,
-            "cpu_sec": math.ceil(self.init_timeout_sec) + 1,
-            "nofile": NOFILE,
-            "fsize_mb": FSIZE_MB,
-            "network": spec.network,
-        }
-        try:
-            spawn_id, sock, exit_fut = await zygote.spawn(cfg)
-        except ZygoteDied as exc:
-            raise Unavailable(f"python runtime unavailable: {exc}") from exc
-        worker = PythonWorker(
-            spec, spawn_id, sock, exit_fut, output_cap=self.output_cap, zygote_kill=self.zygote_kill
-        )
-        init = {
-            "t": "init",
-            "handler": spec.handler,
-            "env": dict(spec.env),
-            "function_name": spec.name,
-            "function_version": spec.version,
-            "memory_mb": spec.memory_mb,
-        }
-        try:
-            await worker.start(init, started, self.init_timeout_sec)
-        except BaseException:
-            await worker.close()
-            raise
-        return worker
-
-    async def _ensure_zygote(self) -> ZygoteClient:
-        if self._zygote is not None and self._zygote.alive:
-            return self._zygote
-        if self._zygote is not None:
-            await self._zygote.stop()  # reap the dead one before replacing it
-        root = sandbox_root(self.settings)
-        if self._zygote_user is not None:  # its mount point must be reachable by the zygote's own user
-            for path in (root.parent, root):
-                os.chown(path, self._zygote_user, -1)
-        zygote = ZygoteClient(
-            zygote_python(self.settings),
-            root,
-            functions_dir(self.settings),
-            self.settings.sandbox_uid_base,
-            tmp_mb=TMP_MB,
-            prefork=self.prefork,
-            user=self._zygote_user,
-        )
-        try:
-            report = await zygote.start()
-        except (ZygoteDied, OSError) as exc:
-            raise Unavailable(f"python runtime unavailable: {exc}") from exc
-        self._isolation = isolation_from_report(report)
-        self._zygote = zygote
-        return zygote
-
-    async def _ensure_code(self, spec: FunctionSpec) -> Path:
-        """Write the function's files under functions/<pool_key>/ once, atomically (build aside, rename)."""
-        target = self.functions_dir / spec.pool_key
-        if target.is_dir():
-            return target
-        lock = self._code_locks.setdefault(spec.pool_key, asyncio.Lock())
-        async with lock:
-            if not target.is_dir():
-                await asyncio.to_thread(_write_code, self.functions_dir, target, dict(spec.files))
-        self._code_locks.pop(spec.pool_key, None)
-        return target
-
-
-def _write_code(parent: Path, target: Path, files: dict[str, str]) -> None:
-    tmp = parent / f".tmp-{target.name}-{secrets.token_hex(4)}"
-    tmp.mkdir(mode=0o755)
-    try:
-        for rel, text in files.items():
-            path = (tmp / rel).resolve()
-            if not str(path).startswith(str(tmp.resolve()) + os.sep) or "\0" in rel:
-                raise InitError(
-                    ErrorInfo("InvalidCode", f"file path {rel!r} leaves the function's directory")
-                )
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o644)
-        # Byte-code made here once: the worker's code dir is read-only, so it could never cache its own
-        # (the import system rewrites co_filename to where the source is found, e.g. /var/task).
-        compileall.compile_dir(str(tmp), quiet=2, workers=1)
-        for root, dirs, names in os.walk(tmp):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o755)
-            for name in names:
-                os.chmod(os.path.join(root, name), 0o644)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        trees = await self.layer_trees(spec)
+        code_dir = await self.ensure_code(spec, (lambda d: link_layers(d, trees)) if trees else None)
+        # A layer's packages sit in python/ (the AWS layout; pip-built layers use it), else at its top.
+        paths = [
+            f"{{code}}/{LAYERS_DIR}/{i}" + ("/python" if (tree / "python").is_dir() else "")
+            for i, tree in enumerate(trees)
+        ]
+        return await self.spawn_worker(spec, code_dir, started=started, paths=paths)

@@ -34,7 +34,8 @@ class ProtocolError(Exception):
 
 
 class PythonWorker:
-    """One warm sandboxed Python process serving one invocation at a time."""
+    """One warm sandboxed worker process (Python, or a program it exec'd) serving one invocation at a
+    time."""
 
     def __init__(
         self,
@@ -78,22 +79,25 @@ class PythonWorker:
 
     # -- start-up -------------------------------------------------------------------------------------------
 
-    async def start(self, init: dict[str, Any], started: float, timeout: float) -> None:
+    async def start(
+        self, init: dict[str, Any], started: float, timeout: float, *, pre: dict[str, Any] | None = None
+    ) -> None:
+        """Handshake; `pre` (an exec frame) goes before the init frame."""
         try:
             async with asyncio.timeout(timeout):
                 hello = await self._recv_hello()
         except TimeoutError:
             self._kill()
-            raise Unavailable("python worker did not start (sandbox set-up timed out)") from None
+            raise Unavailable("worker did not start (sandbox set-up timed out)") from None
         if hello is None:
             status = await self.wait_exit()
-            raise Unavailable(
-                f"python worker failed to start: {status.describe() if status else 'no status'}"
-            )
+            raise Unavailable(f"worker failed to start: {status.describe() if status else 'no status'}")
         if hello.get("t") == "sandbox_error":
-            raise Unavailable(f"python sandbox failed: {hello.get('message', '')}")
+            raise Unavailable(f"sandbox failed: {hello.get('message', '')}")
         self.pid, self.pidns = int(hello["pid"]), bool(hello.get("pidns"))
         self._reader, self._writer = await asyncio.open_unix_connection(sock=self._sock, limit=1 << 20)
+        if pre is not None:
+            self._send(pre)
         self._send(init)
         try:
             async with asyncio.timeout(timeout):
@@ -115,7 +119,7 @@ class PythonWorker:
             raise self._init_error(ErrorInfo(**_error_fields(frame.get("error"))), started)
         if frame.get("t") != "ready":
             self._kill()
-            raise Unavailable(f"python worker sent {frame.get('t')!r} instead of ready")
+            raise Unavailable(f"worker sent {frame.get('t')!r} instead of ready")
 
     def _init_error(self, info: ErrorInfo, started: float) -> InitError:
         self._dead = True

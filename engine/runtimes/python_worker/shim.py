@@ -4,8 +4,12 @@ sandboxed worker after `confine` has locked it down).
 Protocol on the worker's socket: frames of a 4-byte big-endian length plus UTF-8 JSON.
   worker -> app  hello {pid, pidns} carrying the output memfd and a pidfd of the worker (SCM_RIGHTS): the
                  app reads captured output straight from the memfd, so output survives a killed worker.
-  app -> worker  init {handler, env, function_name, function_version, memory_mb}
+  app -> worker  init {handler, env, function_name, function_version, memory_mb, paths}
+                 (paths: layer directories, "{code}/..." relative to the code root, searched after it)
   worker -> app  ready {init_ms} | init_error {error, init_ms}
+  (or, for the other process runtimes: app -> worker  exec {argv, env}: the worker replaces itself with
+   argv - {code} in it is the code root - keeping its sandbox, its output memfd on fds 1 and 2 and this
+   socket as fd 3; the program then reads the init frame the app sent next and speaks the rest itself)
   app -> worker  invoke {event, ctx}
   worker -> app  result {ok, result | error, duration_ms, peak_memory_kb, fatal}
   app -> worker  exit (or EOF)
@@ -171,6 +175,9 @@ class Worker:
         os.close(self.memfd)
         os.close(self.pidfd)
         init = self.conn.recv()
+        if init is not None and init.get("t") == "exec":
+            self._exec(init, code_root)  # returns only when the exec failed
+            return
         if init is None or not self._init(init):
             return
         while (msg := self.conn.recv()) is not None and msg.get("t") == "invoke":
@@ -232,6 +239,8 @@ class Worker:
             os.environ.clear()
             os.environ.update(BASE_ENV)
             os.environ.update({str(k): str(v) for k, v in (msg.get("env") or {}).items()})
+            code_root = sys.path[0]
+            sys.path[1:1] = [str(p).replace("{code}", code_root) for p in msg.get("paths") or ()]
             module = importlib.import_module(module_name or "main")
             self.handler = getattr(module, func_name, None)
             if not callable(self.handler):
@@ -252,6 +261,28 @@ class Worker:
             return False
         self.conn.send(_dumps({"t": "ready", "init_ms": init_ms}))
         return True
+
+    def _exec(self, msg: dict[str, Any], code_root: str) -> None:
+        """Become the runtime's program (node with its shim, a compiled Go/Rust worker). Everything the
+        sandbox set holds across exec: namespaces, uid, rlimits, no_new_privs and seccomp."""
+        argv = [str(a).replace("{code}", code_root) for a in msg.get("argv") or ()]
+        env = dict(BASE_ENV)
+        env.update({str(k): str(v).replace("{code}", code_root) for k, v in (msg.get("env") or {}).items()})
+        env["NIMBUS_FD"] = "3"
+        try:
+            if not argv:
+                raise ValueError("nothing to run")
+            # The program's own deadline is the app's wall clock: lift the CPU backstop meant for imports.
+            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+            resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+            fd = self.conn.sock.fileno()
+            if fd != 3:
+                os.dup2(fd, 3)
+            os.set_inheritable(3, True)
+            os.execve(argv[0], argv, env)
+        except (OSError, ValueError) as exc:
+            error = {"type": "RuntimeUnavailable", "message": f"cannot start {argv[:1]}: {exc}", "stack": ""}
+            self.conn.send(_dumps({"t": "init_error", "error": error, "init_ms": 0.0}))
 
     def _invoke(self, msg: dict[str, Any]) -> bytes:
         ctx_in = msg.get("ctx") or {}
