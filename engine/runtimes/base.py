@@ -129,6 +129,25 @@ class Isolation:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """Whether a runtime (or an executor) can run functions on this node, with what, and if not, why.
+    Shown by /api/v1/system and the System page."""
+
+    name: str  # python | nodejs | go | rust | wasm | docker
+    available: bool
+    version: str = ""  # the toolchain's or engine's version, e.g. "node v20.20.2"
+    detail: str = ""  # where it comes from, or why it is unavailable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "available": self.available,
+            "version": self.version,
+            "detail": self.detail,
+        }
+
+
 class InitError(Exception):
     """The function could not start (syntax error, missing handler, bad import). `info` is user-facing."""
 
@@ -166,3 +185,5 @@ class Runtime(Protocol):
         ...
 
     def isolation(self) -> Isolation: ...
+
+    def info(self) -> RuntimeInfo: ...

@@ -4,9 +4,10 @@ host's (engine/runtimes/process_host.py), shared with the other process runtimes
 
 from __future__ import annotations
 
+import sys
 import time
 
-from engine.runtimes.base import FunctionSpec
+from engine.runtimes.base import FunctionSpec, RuntimeInfo
 from engine.runtimes.process_host import LAYERS_DIR, ProcessHost, link_layers
 from engine.runtimes.python_proxy import PythonWorker
 
@@ -28,3 +29,7 @@ class PythonRuntime(ProcessHost):
             for i, tree in enumerate(trees)
         ]
         return await self.spawn_worker(spec, code_dir, started=started, paths=paths)
+
+    def info(self) -> RuntimeInfo:
+        interpreter = self.settings.python_executable or sys.executable
+        return RuntimeInfo("python", True, f"python {sys.version.split()[0]}", interpreter)

@@ -1,6 +1,6 @@
 """The template gallery: starter functions as data (code, handler, limits and a sample event), one tuple per
-runtime. A runtime adds its templates by appending a tuple to `BUILTIN` when it lands; the gallery only
-offers templates whose runtime is available on this node."""
+runtime (Python's here, the others' in templates_<runtime>.py); the gallery only offers templates whose
+runtime is available on this node."""
 
 from __future__ import annotations
 
@@ -223,8 +223,13 @@ PYTHON: tuple[Template, ...] = (
     ),
 )
 
-# Every runtime's templates, in gallery order. Node, Go, Rust and WASM add theirs here.
-BUILTIN: tuple[tuple[Template, ...], ...] = (PYTHON,)
+
+def builtin_templates() -> tuple[Template, ...]:
+    """Every runtime's templates, in gallery order; each runtime keeps its own in templates_<runtime>.py."""
+    from engine.services import templates_go, templates_nodejs, templates_rust, templates_wasm
+
+    groups = (PYTHON, templates_nodejs.TEMPLATES, templates_go.TEMPLATES, templates_rust.TEMPLATES)
+    return tuple(t for group in (*groups, templates_wasm.TEMPLATES) for t in group)
 
 
 class TemplateGallery:
@@ -263,4 +268,4 @@ class TemplateGallery:
 
 
 def builtin_gallery(available_runtimes: Callable[[], set[str]] | None = None) -> TemplateGallery:
-    return TemplateGallery((t for group in BUILTIN for t in group), available_runtimes=available_runtimes)
+    return TemplateGallery(builtin_templates(), available_runtimes=available_runtimes)
