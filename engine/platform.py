@@ -24,7 +24,8 @@ from engine.pool import WorkerPool
 from engine.prewarm import Prewarmer
 from engine.queue import make_queue
 from engine.rollups import Rollups
-from engine.runtimes.base import Isolation, Runtime
+from engine.runtimes.base import Isolation, Runtime, RuntimeInfo
+from engine.runtimes.node import NodeRuntime
 from engine.runtimes.python import PythonRuntime
 from engine.secrets import SecretBox, load_or_create_key
 from engine.services.audit import AuditService
@@ -56,6 +57,8 @@ class Platform:
         )
         self.queue = make_queue(self.db)
         self.runtimes: dict[str, Runtime] = {"python": PythonRuntime(settings)}
+        self.runtime_infos: dict[str, RuntimeInfo] = {}  # every runtime, available here or not (and why)
+        self._add_runtime(NodeRuntime(self.runtimes["python"]))  # type: ignore[arg-type]
         self.pool = WorkerPool(settings, self.runtimes)
         self._background: set[asyncio.Task[Any]] = set()
         self.functions = FunctionService(
@@ -128,10 +131,25 @@ class Platform:
             "os": f"{host.system()} {host.release()}",
             "database": self.db.dialect,
             "isolation": self.isolation().to_dict(),
-            "runtimes": [{"name": name, "available": True} for name in self.runtimes],
+            "runtimes": [info.to_dict() for info in self.runtime_list()],
             "pool": self.pool.stats(),
             "queue": {"in_flight": self.consumer.in_flight},
         }
+
+    def _add_runtime(self, runtime: Runtime) -> None:
+        """Register a runtime when it can run here; its info (and why not) is listed either way."""
+        info = runtime.info()
+        self.runtime_infos[info.name] = info
+        if info.available:
+            self.runtimes[info.name] = runtime
+
+    def runtime_list(self) -> list[RuntimeInfo]:
+        """Every runtime (and executor) in a fixed order, with its availability on this node."""
+        infos = {name: rt.info() for name, rt in self.runtimes.items()} | {
+            name: info for name, info in self.runtime_infos.items() if name not in self.runtimes
+        }
+        order = ("python", "nodejs", "go", "rust", "wasm", "docker")
+        return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else len(order))
 
     def _retire(self, function_id: str) -> None:
         """Warm workers run old code after an update or delete: close them (after the commit)."""

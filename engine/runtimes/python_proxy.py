@@ -112,7 +112,7 @@ class PythonWorker:
             status = await self.wait_exit() or ExitStatus(lost="no exit status")
             logs, _ = self._take_logs()
             raise self._init_error(
-                describe_death(status, self.spec.memory_mb, logs[-4096:]), started
+                describe_death(status, self.spec.memory_mb, logs[-4096:]), started, logs
             ) from None
         self.init_ms = (time.perf_counter() - started) * 1000
         if frame.get("t") == "init_error":
@@ -121,9 +121,10 @@ class PythonWorker:
             self._kill()
             raise Unavailable(f"worker sent {frame.get('t')!r} instead of ready")
 
-    def _init_error(self, info: ErrorInfo, started: float) -> InitError:
+    def _init_error(self, info: ErrorInfo, started: float, logs: str | None = None) -> InitError:
         self._dead = True
-        logs, _ = self._take_logs()
+        if logs is None:
+            logs, _ = self._take_logs()
         return InitError(info, logs=logs, init_ms=(time.perf_counter() - started) * 1000)
 
     async def _recv_hello(self) -> dict[str, Any] | None:

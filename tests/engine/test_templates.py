@@ -50,10 +50,10 @@ def test_the_python_gallery_has_the_five_starters() -> None:
 
 
 async def test_the_gallery_offers_only_runtimes_this_node_has(platform: Platform) -> None:
-    node = Template("node-hello", "Hello", "", "nodejs", "index.handler", {"index.js": ""}, {})
+    node = Template("zig-hello", "Hello", "", "zig", "handler", {"main.zig": ""}, {})
     gallery = TemplateGallery([*PYTHON, node], available_runtimes=lambda: set(platform.runtimes))
-    assert "node-hello" not in [t.id for t in gallery.list()]
-    assert gallery.list("nodejs") == []
+    assert "zig-hello" not in [t.id for t in gallery.list()]
+    assert gallery.list("zig") == []
     assert [t.id for t in platform.templates.list("python")] == [t.id for t in PYTHON]
     with pytest.raises(NotFound, match="template not found: nope"):
         platform.templates.get("nope")
