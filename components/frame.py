@@ -49,6 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Performance", "speed", "/performance"),
     Section("Alerts", "notifications", "/alerts"),
     Section("Settings", "settings", "/settings"),
+    Section("System", "memory", "/system"),
 )
 
 SESSION_KEY = "session"  # app.storage.user key holding the signed session token
