@@ -25,6 +25,7 @@ from engine.prewarm import Prewarmer
 from engine.queue import make_queue
 from engine.rollups import Rollups
 from engine.runtimes.base import Isolation, Runtime, RuntimeInfo
+from engine.runtimes.docker_executor import detect_docker
 from engine.runtimes.node import NodeRuntime
 from engine.runtimes.python import PythonRuntime
 from engine.secrets import SecretBox, load_or_create_key
@@ -148,6 +149,7 @@ class Platform:
         infos = {name: rt.info() for name, rt in self.runtimes.items()} | {
             name: info for name, info in self.runtime_infos.items() if name not in self.runtimes
         }
+        infos["docker"] = detect_docker()
         order = ("python", "nodejs", "go", "rust", "wasm", "docker")
         return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else len(order))
 

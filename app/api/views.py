@@ -30,6 +30,8 @@ def function_view(fn: Function, *, code: bool = True) -> dict[str, Any]:
         "retry_backoff_ms": fn.retry_backoff_ms,
         "retry_backoff_max_ms": fn.retry_backoff_max_ms,
         "network": fn.network,
+        "executor": fn.executor,
+        "image": fn.image,
         "env_vars": fn.env_vars,
         "secrets": "<encrypted>" if fn.secrets else None,
         "status": fn.status,

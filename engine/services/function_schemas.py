@@ -4,7 +4,7 @@ these as request bodies; the CLI and console go through the same service, so the
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -71,6 +71,8 @@ class _Config(BaseModel):
     retry_backoff_ms: int | None = Field(default=None, ge=0, le=3_600_000)
     retry_backoff_max_ms: int | None = Field(default=None, ge=0, le=86_400_000)
     network: bool | None = None
+    executor: Literal["process", "docker"] | None = None
+    image: str | None = Field(default=None, max_length=256, pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")
     env_vars: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
 

@@ -23,6 +23,7 @@ from engine.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, To
 from engine.events import FunctionChanged
 from engine.principal import Principal
 from engine.runtimes.base import FunctionSpec
+from engine.runtimes.docker_executor import detect_docker
 from engine.secrets import SecretBox
 from engine.services.audit import AuditService
 from engine.services.code_check import check_syntax, describe
@@ -46,6 +47,8 @@ _AUDITED = (
     "min_warm",
     "retry_attempts",
     "network",
+    "executor",
+    "image",
     "status",
     "tags",
     "description",
@@ -202,6 +205,7 @@ class FunctionService:
         self._require_writer(principal)
         if data.runtime not in self._available():
             raise Invalid("runtime", f"runtime {data.runtime!r} is not available on this node yet")
+        self._check_executor(data.executor, data.image)
         handler = data.handler or default_handler(data.runtime)
         files = assemble_files(data.runtime, handler, data.code, data.files)
         self._check_size(files)
@@ -253,6 +257,8 @@ class FunctionService:
                 fn.code = new_files.get(entry_file(fn.runtime, handler, new_files), "")
                 fn.code_hash = code_hash(new_files)
                 fn.last_deployed_at = utcnow()
+            if "executor" in changes or "image" in changes:
+                self._check_executor(changes.get("executor", fn.executor), changes.get("image", fn.image))
             if "secrets" in changes:
                 fn.secrets = self._secrets.encrypt(changes.pop("secrets") or {})
             for key, value in changes.items():
@@ -405,6 +411,16 @@ class FunctionService:
         limit = self._max_code_bytes()
         if size > limit:
             raise TooLarge(f"code is {size} bytes; the limit is {limit} bytes", field="code")
+
+    def _check_executor(self, executor: str | None, image: str | None) -> None:
+        """`process` (the default) always works; `docker` needs an image and an engine this node reaches."""
+        if executor != "docker":
+            return
+        if not image:
+            raise Invalid("image", "the Docker executor needs an image, e.g. python:3.11-slim")
+        info = detect_docker()
+        if not info.available:
+            raise Invalid("executor", f"the Docker executor is unavailable on this node: {info.detail}")
 
     def _check_syntax(self, runtime: str, files: dict[str, str]) -> None:
         problems = check_syntax(runtime, files)
