@@ -1,5 +1,7 @@
 """Invocation benchmark: warm invoke in-process and over HTTP, sandboxed cold start, async throughput
-with durable records, and same-run baselines (raw fork+exit, raw JSON round trip over a pipe).
+with durable records, and same-run baselines (raw fork+exit, raw JSON round trip over a pipe). Python is
+measured in full; every other runtime available on this node gets warm (in-process and over HTTP) and
+cold figures for a trivial echo function (keys prefixed with the runtime, e.g. `nodejs_warm_http_p50_ms`).
 
     .venv/bin/python bench/invoke.py [--n 2000] [--async-n 5000]
 
@@ -33,6 +35,18 @@ from engine.principal import SYSTEM  # noqa: E402
 from engine.services.function_schemas import FunctionCreate  # noqa: E402
 
 TRIVIAL = "def handler(event, context):\n    return event\n"
+# A trivial echo function per runtime: (handler, files).
+ECHO: dict[str, tuple[str, dict[str, str]]] = {
+    "python": ("main.handler", {"main.py": TRIVIAL}),
+    "nodejs": ("index.handler", {"index.js": "exports.handler = async (event) => event;\n"}),
+}
+OTHER_N = 500  # warm invocations per other runtime
+OTHER_COLD_N = 30
+
+
+def echo_request(runtime: str) -> dict[str, Any]:
+    handler, files = ECHO[runtime]
+    return {"name": f"echo-{runtime}", "runtime": runtime, "handler": handler, "files": files}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -133,6 +147,10 @@ async def in_process(data_dir: Path, n: int, async_n: int) -> dict[str, Any]:
             cold.append((time.perf_counter() - t) * 1000)
             await worker.close()
 
+        others: dict[str, dict[str, list[float]]] = {}
+        for rt in [r for r in ECHO if r != "python" and r in platform.runtimes]:
+            others[rt] = await measure_runtime(platform, rt)
+
         await platform.batcher.flush()
         done = asyncio.Event()
         finished = 0
@@ -163,13 +181,37 @@ async def in_process(data_dir: Path, n: int, async_n: int) -> dict[str, Any]:
             "async_accept_per_s": async_n / accepted_s,
             "async_done_per_s": async_n / total_s,
             "isolation": platform.isolation().level,
+            "others": others,
         }
+
+
+async def measure_runtime(platform: Platform, runtime: str) -> dict[str, list[float]]:
+    """Warm in-process invokes and cold spawns of the runtime's echo function."""
+    name = f"echo-{runtime}"
+    await platform.functions.create(SYSTEM, FunctionCreate(**echo_request(runtime)))
+    for _ in range(20):
+        outcome = await platform.invoker.invoke(SYSTEM, name, {"n": 1})
+        assert outcome.result.ok, outcome.result.error
+    warm = []
+    for _ in range(OTHER_N):
+        t = time.perf_counter()
+        await platform.invoker.invoke(SYSTEM, name, {"n": 1})
+        warm.append((time.perf_counter() - t) * 1000)
+    resolved = await platform.catalog.resolve(name)
+    cold = []
+    for _ in range(OTHER_COLD_N):
+        t = time.perf_counter()
+        worker = await platform.runtimes[runtime].spawn(resolved.spec)
+        cold.append((time.perf_counter() - t) * 1000)
+        await worker.close()
+    return {"warm": warm, "cold": cold}
 
 
 # --- Nimbus over HTTP -----------------------------------------------------------------------------
 
 
-def over_http(data_dir: Path, n: int) -> list[float]:
+def over_http(data_dir: Path, n: int, runtimes: list[str]) -> dict[str, list[float]]:
+    """Warm sync invokes over HTTP/1.1 keep-alive against a real `nimbus serve`, per runtime."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -207,20 +249,25 @@ def over_http(data_dir: Path, n: int) -> list[float]:
             "Authorization": f"Bearer {key_file.read_text().strip()}",
             "Content-Type": "application/json",
         }
-        body = json.dumps({"name": "trivial", "runtime": "python", "code": TRIVIAL})
-        conn.request("POST", "/api/v1/functions", body=body, headers=headers)
-        assert conn.getresponse().read()
         event = json.dumps({"n": 1})
-        times = []
-        for i in range(n + 50):
-            t = time.perf_counter()
-            conn.request("POST", "/api/v1/functions/trivial/invoke", body=event, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if i >= 50:
-                times.append((time.perf_counter() - t) * 1000)
-            assert response.status == 200
-        return times
+        out: dict[str, list[float]] = {}
+        for runtime in runtimes:
+            conn.request("POST", "/api/v1/functions", body=json.dumps(echo_request(runtime)), headers=headers)
+            created = conn.getresponse()
+            assert created.status == 201, created.read()
+            created.read()
+            times = []
+            count = n if runtime == "python" else OTHER_N
+            for i in range(count + 50):
+                t = time.perf_counter()
+                conn.request("POST", f"/api/v1/functions/echo-{runtime}/invoke", body=event, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if i >= 50:
+                    times.append((time.perf_counter() - t) * 1000)
+                assert response.status == 200
+            out[runtime] = times
+        return out
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -287,7 +334,8 @@ def main() -> None:
         pipe = summary(baseline_pipe(args.n))
         inproc = asyncio.run(in_process(base / "inproc", args.n, args.async_n))
         warm, cold = summary(inproc["warm"]), summary(inproc["cold"])
-        http_ = summary(over_http(base / "http", args.n))
+        https = over_http(base / "http", args.n, ["python", *inproc["others"]])
+        http_ = summary(https["python"])
         rss = rss_idle_mb(base / "rss")
     figures = {
         "warm_inproc_p50_ms": warm["p50"],
@@ -305,6 +353,17 @@ def main() -> None:
         "idle_rss_mb": rss,
         "isolation": inproc["isolation"],
     }
+    for runtime, measured in inproc["others"].items():
+        rt_warm, rt_cold, rt_http = (
+            summary(measured["warm"]),
+            summary(measured["cold"]),
+            summary(https[runtime]),
+        )
+        figures[f"{runtime}_warm_inproc_p50_ms"] = rt_warm["p50"]
+        figures[f"{runtime}_warm_inproc_p99_ms"] = rt_warm["p99"]
+        figures[f"{runtime}_warm_http_p50_ms"] = rt_http["p50"]
+        figures[f"{runtime}_warm_http_p99_ms"] = rt_http["p99"]
+        figures[f"{runtime}_cold_start_p50_ms"] = rt_cold["p50"]
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
