@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app import cli_commands, cli_functions
+from app import cli_commands, cli_environments, cli_functions
 from app.cli_client import CliState, Output, fail
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("logs")(cli_commands.logs)
 app.add_typer(cli_commands.invocations_app, name="invocations")
 app.add_typer(cli_commands.keys_app, name="keys")
 app.add_typer(cli_commands.config_app, name="config")
+app.add_typer(cli_environments.app, name="env")
 
 
 @app.callback()

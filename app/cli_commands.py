@@ -70,20 +70,25 @@ def invoke(
     ] = None,
     async_: Annotated[bool, typer.Option("--async", "-a", help="Queue it and print the request id.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show timing and logs.")] = False,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", "-e", help="Environment to run in (default: the server's default one)."),
+    ] = None,
 ) -> None:
     """Invoke a function and print its result."""
     event = read_event(data, file, typer.get_text_stream("stdin"))
     st = state(ctx)
     ref = path_part(name)
+    params = {"environment": env} if env else {}
     if async_:
-        accepted = st.client.post(f"/api/v1/functions/{ref}/async", json=event)
+        accepted = st.client.post(f"/api/v1/functions/{ref}/async", json=event, params=params)
         if st.output is Output.json:
             print_json(accepted)
         else:
             typer.echo(accepted["request_id"])
             typer.echo(f"Accepted. Follow it with: nimbus invocations get {accepted['request_id']}", err=True)
         return
-    result = st.client.post(f"/api/v1/functions/{ref}/invoke", json=event)
+    result = st.client.post(f"/api/v1/functions/{ref}/invoke", json=event, params=params)
     error = result.get("error")
     if st.output is Output.json:
         print_json(result)
@@ -92,7 +97,8 @@ def invoke(
     if verbose and st.output is Output.table:
         cold = f"cold (init {fmt_ms(result.get('init_ms'))})" if result.get("cold_start") else "warm"
         typer.echo(
-            f"request {result.get('request_id')}  version {result.get('version')}  "
+            f"request {result.get('request_id')}  env {result.get('environment') or '-'}  "
+            f"version {result.get('version')}  "
             f"{fmt_ms(result.get('duration_ms'))}  {cold}  billed {result.get('billed_time_ms')} ms",
             err=True,
         )

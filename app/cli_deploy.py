@@ -3,6 +3,7 @@ update (runtime from the extension, the entry file, the default handler). Pure, 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,6 +43,7 @@ class DeployPlan:
     entry: str  # relative path of the file that holds the handler
     files: dict[str, str]
     skipped: list[str] = field(default_factory=list)  # files left out because they are not UTF-8 text
+    binary: str | None = None  # a binary WASM module, base64 (sent as the API's `binary`)
 
     @property
     def code(self) -> str:
@@ -67,7 +69,7 @@ def default_handler(runtime: str, entry: str) -> str:
     if runtime in ("python", "nodejs"):
         module = str(PurePosixPath(entry).with_suffix("")).replace("/", ".")
         return f"{module}.handler"
-    return "Handler" if runtime == "go" else "handler"
+    return {"go": "Handler", "wasm": "_start"}.get(runtime, "handler")
 
 
 def plan_deploy(
@@ -82,8 +84,17 @@ def plan_deploy(
     elif path.is_file():
         chosen = canonical_runtime(runtime) if runtime else _file_runtime(path)
         if path.suffix.lower() == ".wasm":
-            raise DeployError(
-                f"{path} is a binary module; the API takes WASM as WAT text: deploy the .wat file"
+            data = path.read_bytes()
+            if not data.startswith(b"\0asm"):
+                raise DeployError(f"{path} is not a WebAssembly module (no \\0asm header)")
+            return DeployPlan(
+                name=name or path.stem,
+                runtime=chosen,
+                handler=handler or default_handler(chosen, path.name),
+                handler_explicit=handler is not None,
+                entry=path.name,
+                files={},
+                binary=base64.b64encode(data).decode("ascii"),
             )
         try:
             files, skipped = {path.name: path.read_text(encoding="utf-8")}, []
@@ -110,10 +121,13 @@ def deploy_body(plan: DeployPlan, existing: dict[str, Any] | None) -> dict[str, 
     from engine.services.function_schemas import entry_file
 
     handler = plan.handler
+    if plan.binary is not None:
+        body: dict[str, Any] = {"handler": handler, "binary": plan.binary}
+        return body if existing is not None else {"name": plan.name, "runtime": plan.runtime, **body}
     if existing is not None and not plan.handler_explicit:
         fits = entry_file(existing["runtime"], existing["handler"], plan.files) == plan.entry
         handler = existing["handler"] if fits else handler
-    body: dict[str, Any] = {"handler": handler, "files": plan.files}
+    body = {"handler": handler, "files": plan.files}
     if entry_file(plan.runtime, handler, plan.files) == plan.entry:
         body["code"] = plan.code
     if existing is None:

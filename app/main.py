@@ -10,7 +10,20 @@ import sys
 import uvicorn
 from fastapi import FastAPI
 
-from app.api import audit, auth, dlq, functions, invoke, keys, logs, system, users
+from app.api import (
+    audit,
+    auth,
+    builds,
+    dlq,
+    environments,
+    functions,
+    invoke,
+    keys,
+    layers,
+    logs,
+    system,
+    users,
+)
 from app.api.errors import install_error_handlers
 from app.console import mount_console
 from engine.config import Settings
@@ -28,6 +41,9 @@ ROUTERS = (
     logs.router,
     dlq.router,
     audit.router,
+    layers.router,
+    environments.router,
+    builds.router,
 )
 
 

@@ -34,11 +34,31 @@ from engine.platform import Platform  # noqa: E402
 from engine.principal import SYSTEM  # noqa: E402
 from engine.services.function_schemas import FunctionCreate  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import wasm_bench  # noqa: E402
+
 TRIVIAL = "def handler(event, context):\n    return event\n"
 # A trivial echo function per runtime: (handler, files).
 ECHO: dict[str, tuple[str, dict[str, str]]] = {
     "python": ("main.handler", {"main.py": TRIVIAL}),
     "nodejs": ("index.handler", {"index.js": "exports.handler = async (event) => event;\n"}),
+    "go": (
+        "Handler",
+        {
+            "main.go": 'package main\n\nimport (\n\t"context"\n\t"encoding/json"\n)\n\n'
+            "func Handler(ctx context.Context, event json.RawMessage) (any, error) {\n"
+            "\treturn event, nil\n}\n"
+        },
+    ),
+    "rust": (
+        "handler",
+        {
+            "lib.rs": "use crate::Context;\n\n"
+            "pub fn handler(event: &str, _ctx: &Context) -> Result<String, String> {\n"
+            "    Ok(event.to_string())\n}\n"
+        },
+    ),
+    "wasm": ("_start", {"module.wat": wasm_bench.ECHO}),
 }
 OTHER_N = 500  # warm invocations per other runtime
 OTHER_COLD_N = 30
@@ -337,6 +357,7 @@ def main() -> None:
         https = over_http(base / "http", args.n, ["python", *inproc["others"]])
         http_ = summary(https["python"])
         rss = rss_idle_mb(base / "rss")
+        wasm = asyncio.run(wasm_bench.measure_wasm(base / "wasm"))
     figures = {
         "warm_inproc_p50_ms": warm["p50"],
         "warm_inproc_p99_ms": warm["p99"],
@@ -364,6 +385,15 @@ def main() -> None:
         figures[f"{runtime}_warm_http_p50_ms"] = rt_http["p50"]
         figures[f"{runtime}_warm_http_p99_ms"] = rt_http["p99"]
         figures[f"{runtime}_cold_start_p50_ms"] = rt_cold["p50"]
+    for key in (
+        "wasm_warm_p50_ms",
+        "wasm_inline_run_p50_ms",
+        "wasm_cold_p50_ms",
+        "wasmtime_raw_call_p50_ms",
+        "wasmtime_raw_wasi_run_p50_ms",
+        "wasm_warm_vs_raw_wasi_ratio",
+    ):
+        figures[f"pool_{key}" if key == "wasm_warm_p50_ms" else key] = wasm[key]
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")

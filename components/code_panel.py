@@ -1,5 +1,6 @@
 """A function's Code tab: its files in an editor, dirty tracking, save (Ctrl/Cmd+S), and a syntax error
-shown on its line. Also `FunctionPage`, what the detail page's panels need of the page that holds them."""
+(or a Go/Rust compiler error, with the build's live log below) shown on its line. Also `FunctionPage`,
+what the detail page's panels need of the page that holds them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Protocol
 
 from nicegui import ui
 
+from components.build_log import BuildLogPanel, build_problem
 from components.feedback import Failed
 from components.frame import PageContext
 from data.models import Function
@@ -63,6 +65,9 @@ class CodePanel:
             .mark("code-editor")
         )
         self.editor.set_enabled(page.can_write)
+        # Go and Rust code is compiled on save: its build log streams in below the editor.
+        compiled = fn.runtime in page.ctx.platform.builds.toolchains
+        self.build_log = BuildLogPanel(page.ctx, function_id=fn.id) if compiled else None
 
     def _edited(self, e: Any) -> None:
         self.drafts[self.current] = e.value or ""
@@ -103,6 +108,8 @@ class CodePanel:
         self.problem.set_text(failed.message)
         self.problem.set_visibility(True)
         problems = check_syntax(self.page.fn.runtime, files) if failed.field == "code" else []
+        built = build_problem(failed.message, files) if failed.field == "code" and not problems else None
+        problems = problems or ([built] if built else [])
         if not problems:
             ui.notify(failed.message, type="negative", multi_line=True)
             return

@@ -11,6 +11,7 @@ from components.code_panel import FunctionPage
 from components.confirm import confirm
 from components.feedback import Failed, attempt
 from components.form_errors import LABELS, clear_errors, show_error, whole
+from components.layer_panel import LayerPanel
 from engine.services.function_schemas import FunctionUpdate
 
 
@@ -75,6 +76,7 @@ class ConfigPanel:
                 ui.button("Set secret", on_click=self._set_secret).mark("cfg-secret-set").set_enabled(
                     page.can_write
                 )
+        self.layers = LayerPanel(page)  # filled by `await self.layers.load()`
 
     def _env_row(self, key: str, value: str) -> None:
         with self.env_box, ui.row().classes("w-full items-center gap-2") as row:

@@ -113,7 +113,9 @@ class InvocationDrawer:
         with ui.row().classes("w-full items-center gap-2"):
             ui.label(inv.function_name).classes("font-semibold").mark("drawer-function")
             ui.badge(inv.status, color=STATUS_COLOURS.get(inv.status, "grey")).mark("drawer-status")
-            ui.label(f"{inv.mode} · {inv.source} · {inv.version}").classes("text-sm text-gray-500")
+            where = f" · {inv.environment}" if inv.environment else ""
+            where_label = ui.label(f"{inv.mode} · {inv.source} · {inv.version}{where}")
+            where_label.classes("text-sm text-gray-500").mark("drawer-where")
         ui.label(inv.id).classes("font-mono text-xs text-gray-500").mark("drawer-id")
         if inv.replay_of:
             ui.link(f"replay of {inv.replay_of}", f"/invocations?id={inv.replay_of}").classes("text-xs")

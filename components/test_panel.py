@@ -61,6 +61,9 @@ class TestPanel:
         self.payload_error = ui.label("").classes("text-red-600 text-sm").mark("test-payload-error")
         self.payload_error.set_visibility(False)
         with ui.row().classes("items-center gap-3"):
+            # Options arrive from load_environments() (this constructor cannot await the service).
+            self.environment = ui.select({}, label="Environment").classes("min-w-[180px]")
+            self.environment.mark("test-environment").set_visibility(False)
             self.invoke_button = ui.button("Invoke", icon="play_arrow", on_click=self.invoke).mark(
                 "test-invoke"
             )
@@ -68,6 +71,17 @@ class TestPanel:
             self.spinner = ui.spinner(size="md").mark("test-spinner")
             self.spinner.set_visibility(False)
         self.result = ui.column().classes("w-full gap-2").mark("test-result")
+
+    async def load_environments(self) -> None:
+        """The environments a test invocation may target; the default one is chosen (as for the API)."""
+        ctx = self.page.ctx
+        environments = await attempt(ctx.platform.environments.list(ctx.principal), notify=False)
+        if isinstance(environments, Failed) or not environments:
+            return
+        options = {e.name: f"{e.name} (default)" if e.is_default else e.name for e in environments}
+        default = next((e.name for e in environments if e.is_default), None)
+        self.environment.set_options(options, value=default)
+        self.environment.set_visibility(True)
 
     def _parsed(self) -> Any | Failed:
         try:
@@ -133,7 +147,13 @@ class TestPanel:
         try:
             platform = self.page.ctx.platform
             outcome = await attempt(
-                platform.invoker.invoke(self.page.ctx.principal, self.page.fn.id, event, source="console")
+                platform.invoker.invoke(
+                    self.page.ctx.principal,
+                    self.page.fn.id,
+                    event,
+                    source="console",
+                    environment=self.environment.value or None,
+                )
             )
         finally:
             self.invoke_button.enable()
@@ -151,6 +171,8 @@ class TestPanel:
                 ui.badge(
                     "cold start" if result.cold else "warm", color="blue" if result.cold else "teal"
                 ).mark("test-cold")
+                if outcome.environment:
+                    ui.badge(f"{outcome.environment} · {outcome.version}", color="indigo").mark("test-ran-in")
                 ui.label(f"duration {result.duration_ms:.1f} ms").mark("test-duration")
                 if result.init_ms is not None:
                     ui.label(f"init {result.init_ms:.1f} ms").mark("test-init")

@@ -126,6 +126,7 @@ class Invocation(SQLModel, table=True):
         Index("ix_invocations_function_id_id", "function_id", "id"),
         Index("ix_invocations_status_id", "status", "id"),
         Index("ix_invocations_source_id", "source", "id"),
+        Index("ix_invocations_environment_id", "environment", "id"),
         Index("ix_invocations_started_at", "started_at"),
         Index("ux_invocations_idempotency", "function_id", "idempotency_key", unique=True),
     )

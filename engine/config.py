@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     # limits
     max_code_bytes: int = 512 * 1024  # all of one function's files together
+    max_layer_bytes: int = 50 * 1024 * 1024  # one layer version's zip (unpacked: at most 5 times this)
+    layer_build_timeout_sec: float = 600.0  # a pip / npm layer build is killed after this
+    layer_source_builds: bool = False  # let layer builds run package code (pip sdists, npm install scripts)
 
     # execution
     python_executable: str = ""  # interpreter for the Python zygote; default: this interpreter

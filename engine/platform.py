@@ -15,6 +15,8 @@ from typing import Any
 from data.batcher import Batcher
 from data.db import Database
 from data.migrate import migrate
+from engine.builds.service import BuildService
+from engine.builds.toolchains import find_toolchains
 from engine.bus import LocalBus
 from engine.config import Settings
 from engine.invoke.catalog import Catalog
@@ -26,14 +28,22 @@ from engine.queue import make_queue
 from engine.rollups import Rollups
 from engine.runtimes.base import Isolation, Runtime, RuntimeInfo
 from engine.runtimes.docker_executor import detect_docker
+from engine.runtimes.native import NativeRuntime
 from engine.runtimes.node import NodeRuntime
 from engine.runtimes.python import PythonRuntime
+from engine.runtimes.wasm import WasmRuntime
 from engine.secrets import SecretBox, load_or_create_key
 from engine.services.audit import AuditService
 from engine.services.auth import AuthService
+from engine.services.deployments import DeploymentService
 from engine.services.dlq import DlqService
+from engine.services.environments import EnvironmentService
 from engine.services.functions import FunctionService
 from engine.services.invocations import InvocationService
+from engine.services.layer_attach import FunctionLayerService
+from engine.services.layer_builds import LayerBuilder
+from engine.services.layer_store import LayerStore
+from engine.services.layers import LayerService
 from engine.services.logs import LogService
 from engine.services.metrics import MetricsService
 from engine.services.templates import builtin_gallery
@@ -60,6 +70,10 @@ class Platform:
         self.runtimes: dict[str, Runtime] = {"python": PythonRuntime(settings)}
         self.runtime_infos: dict[str, RuntimeInfo] = {}  # every runtime, available here or not (and why)
         self._add_runtime(NodeRuntime(self.runtimes["python"]))  # type: ignore[arg-type]
+        self.builds = BuildService(settings, self.db, self.bus, self.audit, find_toolchains())
+        for language in ("go", "rust"):
+            self._add_runtime(NativeRuntime(self.runtimes["python"], self.builds, language))  # type: ignore[arg-type]
+        self._add_runtime(WasmRuntime(settings))  # in-process wasmtime: no sandbox process needed
         self.pool = WorkerPool(settings, self.runtimes)
         self._background: set[asyncio.Task[Any]] = set()
         self.functions = FunctionService(
@@ -71,7 +85,10 @@ class Platform:
             max_code_bytes=lambda: settings.max_code_bytes,
             on_retire=self._retire,
         )
-        self.catalog = Catalog(self.functions, self.bus)
+        self.functions.builder = self.builds  # go/rust code is compiled before it is saved
+        self.environments = EnvironmentService(self.db, self.bus, self.audit, self.secrets)
+        self.deployments = DeploymentService(self.db, self.bus, self.audit, self.secrets, self.functions)
+        self.catalog = Catalog(self.functions, self.bus, self.deployments)
         self.prewarmer = Prewarmer(self.functions, self.catalog, self.pool, self.bus)
         self.invoker = Invoker(settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue)
         self.invocations = InvocationService(self.db, self.bus, self.audit, self.invoker, self.catalog)
@@ -79,6 +96,13 @@ class Platform:
         self.dlq = DlqService(self.db, self.bus, self.audit, self.invoker)
         self.templates = builtin_gallery(lambda: set(self.runtimes))
         self.test_events = TestEventService(self.db, self.audit)
+        self.layer_store = LayerStore(settings, self.db)
+        self.runtimes["python"].layer_source = self.layer_store.materialize  # type: ignore[attr-defined]
+        self.layer_builder = LayerBuilder(settings, self.db, self.bus)
+        self.layers = LayerService(
+            self.db, self.bus, self.audit, settings, self.layer_builder, on_retire=self._retire
+        )
+        self.function_layers = FunctionLayerService(self.db, self.bus, self.audit, on_retire=self._retire)
         self.consumer = QueueConsumer(
             settings, self.db, self.bus, self.batcher, self.pool, self.catalog, self.queue
         )
@@ -99,12 +123,15 @@ class Platform:
         await self.metrics.start()
         self._stack.push_async_callback(self.metrics.stop)
         self.bootstrap = await self.auth.ensure_admin()
+        await self.environments.ensure_defaults()
         await self.pool.start()
         self._stack.push_async_callback(self.pool.stop)
         await self.consumer.start()
         self._stack.push_async_callback(self.consumer.stop)
         await self.prewarmer.start()  # in the background: start-up does not wait for workers
         self._stack.push_async_callback(self.prewarmer.stop)
+        await self.layer_builder.start()  # fails builds an earlier run left unfinished
+        self._stack.push_async_callback(self.layer_builder.stop)
         self._stack.callback(self.catalog.close)
         self._stack.push_async_callback(self._cancel_background)
         self.started, self.started_at = True, time.time()

@@ -41,6 +41,7 @@ async def invoke(
     platform: PlatformDep,
     principal: CurrentPrincipal,
     version: str | None = Query(default=None, max_length=16),
+    environment: str | None = Query(default=None, max_length=64, description="default: the default one"),
     idempotency_key: str | None = Header(default=None, max_length=128),
     x_nimbus_source: str | None = Header(default=None),
 ) -> JSONResponse:
@@ -51,6 +52,7 @@ async def invoke(
         event,
         source=_source(x_nimbus_source),
         version=version,
+        environment=environment,
         idempotency_key=idempotency_key,
     )
     headers = {"X-Nimbus-Request-Id": outcome.request_id}
@@ -67,12 +69,18 @@ async def invoke_async(
     request: Request,
     platform: PlatformDep,
     principal: CurrentPrincipal,
+    environment: str | None = Query(default=None, max_length=64, description="default: the default one"),
     idempotency_key: str | None = Header(default=None, max_length=128),
     x_nimbus_source: str | None = Header(default=None),
 ) -> JSONResponse:
     event = await _event(request)
     request_id, fresh = await platform.invoker.submit(
-        principal, ref, event, source=_source(x_nimbus_source), idempotency_key=idempotency_key
+        principal,
+        ref,
+        event,
+        source=_source(x_nimbus_source),
+        environment=environment,
+        idempotency_key=idempotency_key,
     )
     headers = {"X-Nimbus-Request-Id": request_id} | ({} if fresh else {"Idempotent-Replayed": "true"})
     return JSONResponse({"request_id": request_id, "status": "accepted"}, status_code=202, headers=headers)
@@ -91,6 +99,7 @@ async def list_invocations(
     function_id: str | None = Query(default=None, max_length=64),
     status: str | None = None,
     source: str | None = None,
+    environment: str | None = Query(default=None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(default=20, ge=1, le=100),
@@ -102,6 +111,7 @@ async def list_invocations(
         function=function or function_id,
         status=status,
         source=source,
+        environment=environment,
         since=since,
         until=until,
         limit=limit,
@@ -116,6 +126,7 @@ async def function_invocations(
     principal: CurrentPrincipal,
     status: str | None = None,
     source: str | None = None,
+    environment: str | None = Query(default=None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(default=20, ge=1, le=100),
@@ -128,6 +139,7 @@ async def function_invocations(
         function=ref,
         status=status,
         source=source,
+        environment=environment,
         since=since,
         until=until,
         limit=limit,

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from data.models import DeadLetter, Function, FunctionVersion, Invocation, InvocationAttempt, InvocationLog
+from data.models import (
+    Build,
+    DeadLetter,
+    Function,
+    FunctionVersion,
+    Invocation,
+    InvocationAttempt,
+    InvocationLog,
+    Layer,
+    LayerVersion,
+)
 from engine.services.invocations import InvocationDetail
 
 
@@ -63,6 +73,7 @@ def version_view(v: FunctionVersion, *, code: bool = True) -> dict[str, Any]:
         "memory_mb": v.memory_mb,
         "timeout_sec": v.timeout_sec,
         "env_vars": v.env_vars,
+        "layers": v.layers,
         "created_by": v.created_by,
         "created_at": _ts(v.created_at),
     }
@@ -79,6 +90,7 @@ def invocation_view(inv: Invocation) -> dict[str, Any]:
         "function_id": inv.function_id,
         "function_name": inv.function_name,
         "version": inv.version,
+        "environment": inv.environment,
         "source": inv.source,
         "trigger_type": inv.source,
         "mode": inv.mode,
@@ -163,3 +175,59 @@ def dlq_view(msg: DeadLetter) -> dict[str, Any]:
         "last_retry_at": _ts(msg.last_retry_at),
         "resolved_at": _ts(msg.resolved_at),
     }
+
+
+def layer_view(layer: Layer) -> dict[str, Any]:
+    return {
+        "id": layer.id,
+        "name": layer.name,
+        "description": layer.description,
+        "compatible_runtimes": layer.compatible_runtimes,
+        "latest_version": layer.latest_version,
+        "created_by": layer.created_by,
+        "created_at": _ts(layer.created_at),
+        "updated_at": _ts(layer.updated_at),
+    }
+
+
+def layer_version_view(v: LayerVersion, *, detail: bool = False) -> dict[str, Any]:
+    """A layer version without its content; `detail` adds the manifest and the build log."""
+    data: dict[str, Any] = {
+        "id": v.id,
+        "layer_id": v.layer_id,
+        "version": v.version,
+        "source": v.source,
+        "status": v.status,
+        "error": v.error or None,
+        "content_hash": v.content_hash or None,
+        "size_bytes": v.size_bytes,
+        "file_count": v.file_count,
+        "created_by": v.created_by,
+        "created_at": _ts(v.created_at),
+        "finished_at": _ts(v.finished_at),
+    }
+    if detail:
+        data["manifest"] = v.manifest
+        data["build_log"] = v.build_log
+    return data
+
+
+def build_view(b: Build, *, log: bool = False) -> dict[str, Any]:
+    """A Go/Rust build; `log` adds the compiler output (lists leave it out: it can be long)."""
+    data: dict[str, Any] = {
+        "id": b.id,
+        "function_id": b.function_id,
+        "function_name": b.function_name,
+        "runtime": b.runtime,
+        "code_hash": b.code_hash,
+        "status": b.status,
+        "error": b.error or None,
+        "cached": b.cached,
+        "duration_ms": b.duration_ms,
+        "created_by": b.created_by,
+        "created_at": _ts(b.created_at),
+        "finished_at": _ts(b.finished_at),
+    }
+    if log:
+        data["log"] = b.log
+    return data

@@ -1,6 +1,7 @@
 """One function: a header (status, version, enable, publish, delete) and tabs for its code, configuration,
-test runs, invocations and metrics. Thin: every read and write goes through a platform service; the tabs'
-panels are components (code_panel, config_panel, test_panel), typed against this page as `FunctionPage`."""
+test runs, invocations, metrics and, for Go/Rust, its builds. Thin: every read and write goes through a
+platform service; the tabs' panels are components (code_panel, config_panel, test_panel, build_log), typed
+against this page as `FunctionPage`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from nicegui import app, ui
 
+from components.build_log import BuildHistory
 from components.code_panel import CodePanel
 from components.config_panel import ConfigPanel
 from components.confirm import confirm
@@ -21,7 +23,7 @@ from components.test_panel import TestPanel
 from data.models import Function
 from engine.services.function_schemas import FunctionUpdate
 
-TABS = ("code", "config", "test", "invocations", "metrics")
+TABS = ("code", "config", "test", "invocations", "metrics", "builds")
 STATUS_COLOURS = {"active": "positive", "offline": "grey", "building": "warning", "failed": "negative"}
 
 # Ctrl/Cmd+S anywhere on the page saves (the editor's own keymap handles it while it has the focus), and
@@ -77,6 +79,11 @@ class FunctionDetail:
             ui.tab("test", "Test", icon="play_arrow").mark("tab-test")
             ui.tab("invocations", "Invocations", icon="receipt_long").mark("tab-invocations")
             ui.tab("metrics", "Metrics", icon="insights").mark("tab-metrics")
+            compiled = self.fn.runtime in self.ctx.platform.builds.toolchains  # go, rust: built on save
+            if compiled:
+                ui.tab("builds", "Builds", icon="construction").mark("tab-builds")
+        if tab == "builds" and not compiled:
+            tab = "code"
         with ui.tab_panels(self.tabs, value=tab).classes("w-full"):
             with ui.tab_panel("code"):
                 self.code = CodePanel(self)
@@ -84,13 +91,18 @@ class FunctionDetail:
                 self.config = ConfigPanel(
                     self, await self.ctx.platform.functions.secret_names(self.ctx.principal, self.fn.id)
                 )
+                await self.config.layers.load()
             with ui.tab_panel("test"):
                 events = await self.ctx.platform.test_events.list(self.ctx.principal, self.fn.id)
                 self.test = TestPanel(self, events, await self._invocation_input(from_invocation))
+                await self.test.load_environments()
             with ui.tab_panel("invocations"):
                 await _invocations_tab(self.ctx, self.fn)
             with ui.tab_panel("metrics"):
                 await _metrics_tab(self.ctx, self.fn)
+            if compiled:
+                with ui.tab_panel("builds"):
+                    await BuildHistory(self.ctx, self.fn.id).load()
         ui.on("nimbus-save", self._save_shortcut)
 
     def render_header(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from nicegui import ui
 
 from app.pages.function_detail import STATUS_COLOURS, function_page
+from components.build_log import BuildLogPanel
 from components.code_panel import LANGUAGES
 from components.confirm import confirm
 from components.feedback import Failed, attempt
@@ -254,6 +255,7 @@ class NewFunction:
                 self.preview_title = ui.label("").classes("font-semibold")
                 self.preview = ui.codemirror("", language=None).classes("w-full h-[50vh] border rounded")
                 self.preview.mark("template-preview").disable()
+        self.build_log = BuildLogPanel(ctx)  # Go and Rust code is compiled on create: its log streams here
         self._render_gallery()
         self._choose(self.template)
 
@@ -321,6 +323,8 @@ class NewFunction:
             lambda: template.request(name, description=description, memory_mb=memory, timeout_sec=timeout)
         )
         platform, principal = self.ctx.platform, self.ctx.principal
+        if template.runtime in platform.builds.toolchains:
+            self.build_log.follow(function_name=name)
         fn = (
             request
             if isinstance(request, Failed)

@@ -33,6 +33,7 @@ from engine.invoke.records import invocation_values, log_rows, store_body
 from engine.pool import WorkerPool
 from engine.queue import JobQueue
 from engine.runtimes.base import ErrorInfo, ExecResult, InvokeContext
+from engine.services.deployments import NotDeployed
 
 log = logging.getLogger("nimbus.queue")
 
@@ -251,10 +252,20 @@ class QueueConsumer:
 
     async def _run_job(self, claimed: _Claimed) -> None:
         job = claimed.job
+        payload = job.payload or {}
         try:
-            resolved = await self._catalog.resolve(job.function_id)
-        except NotFound:
-            result = _failure("FunctionNotFound", "the function was deleted before this invocation ran")
+            # The environment (and the version deployed there) it was accepted for ride in the payload.
+            resolved = await self._catalog.resolve(
+                job.function_id, payload.get("version"), payload.get("environment")
+            )
+        except NotDeployed as exc:
+            await self._settle(claimed, None, _failure("NotDeployed", exc.message), final=True)
+            return
+        except NotFound as exc:
+            if exc.field == "environment":
+                result = _failure("EnvironmentNotFound", exc.message)
+            else:
+                result = _failure("FunctionNotFound", "the function was deleted before this invocation ran")
             await self._settle(claimed, None, result, final=True)
             return
         fn, spec = resolved.function, resolved.spec
@@ -283,14 +294,17 @@ class QueueConsumer:
                 attempt=job.attempt,
             )
             try:
-                result = await self._pool.invoke(spec, (job.payload or {}).get("event"), ctx)
+                result = await self._pool.invoke(spec, payload.get("event"), ctx)
             except QuotaExceeded:
                 # Throttled, not failed: put it back without spending an attempt.
                 await self._batcher.commit(_requeue(claimed, self._owner))
                 return
-        await self._settle(claimed, fn, result, final=result.ok or job.attempt >= job.max_attempts)
+        final = result.ok or job.attempt >= job.max_attempts
+        await self._settle(claimed, fn, result, final=final, memory_mb=spec.memory_mb)
 
-    async def _settle(self, claimed: _Claimed, fn: Any, result: ExecResult, *, final: bool) -> None:
+    async def _settle(
+        self, claimed: _Claimed, fn: Any, result: ExecResult, *, final: bool, memory_mb: int | None = None
+    ) -> None:
         job = claimed.job
         ended = utcnow()
         output = store_body(
@@ -301,7 +315,7 @@ class QueueConsumer:
         )
         values = invocation_values(
             result=result,
-            memory_mb=fn.memory_mb if fn is not None else 128,
+            memory_mb=memory_mb or (fn.memory_mb if fn is not None else 128),  # billed as it ran
             started_at=claimed.started,
             ended_at=ended,
             output=output,

@@ -35,9 +35,11 @@ class Outcome:
     version: str
     result: ExecResult
     replayed: bool = False  # an idempotent repeat answered from the first invocation
+    environment: str = ""  # where it ran ("" when there are no environments)
 
     def response(self) -> dict[str, Any]:
-        return invoke_response(self.request_id, self.version, self.result)
+        response = invoke_response(self.request_id, self.version, self.result)
+        return response | {"environment": self.environment or None}
 
 
 class Invoker:
@@ -71,12 +73,14 @@ class Invoker:
         *,
         source: str = "api",
         version: str | None = None,
+        environment: str | None = None,
         idempotency_key: str | None = None,
         replay_of: str | None = None,
         request_id: str | None = None,
     ) -> Outcome:
+        """Run now. `environment` None: the default environment; `version` None: what is deployed there."""
         self._check_caller(principal, source)
-        resolved = await self._runnable(ref, version)
+        resolved = await self._runnable(ref, version, environment)
         fn, spec = resolved.function, resolved.spec
         if idempotency_key:
             key = (fn.id, idempotency_key)
@@ -105,6 +109,7 @@ class Invoker:
                 "function_id": fn.id,
                 "function_name": fn.name,
                 "version": spec.version,
+                "environment": spec.environment or None,
                 "source": source,
                 "mode": "sync",
                 "idempotency_key": idempotency_key,
@@ -133,7 +138,7 @@ class Invoker:
                 await self._batcher.commit(ops, on_commit=publish)
             else:
                 self._batcher.submit(ops, on_commit=publish)
-            outcome = Outcome(request_id, spec.version, result)
+            outcome = Outcome(request_id, spec.version, result, environment=spec.environment)
             if idempotency_key:
                 future.set_result(outcome)
             return outcome
@@ -155,14 +160,19 @@ class Invoker:
         event: Any,
         *,
         source: str = "api",
+        environment: str | None = None,
         idempotency_key: str | None = None,
         delay_sec: float = 0.0,
     ) -> tuple[str, bool]:
         """Commit the request to the durable queue; returns (request_id, accepted_now). A repeated
-        idempotency key returns the first request's id with accepted_now=False."""
+        idempotency key returns the first request's id with accepted_now=False.
+
+        The job runs in the environment resolved now (None: the default), at the version deployed there
+        now: both ride in the job's payload, so a later promotion does not change what an accepted
+        request runs, and its retries all run the same code."""
         self._check_caller(principal, source)
-        resolved = await self._runnable(ref, None)
-        fn = resolved.function
+        resolved = await self._runnable(ref, None, environment)
+        fn, spec = resolved.function, resolved.spec
         if idempotency_key:
             existing = await self._existing_id(fn.id, idempotency_key)
             if existing:
@@ -173,7 +183,8 @@ class Invoker:
             "id": request_id,
             "function_id": fn.id,
             "function_name": fn.name,
-            "version": "$LATEST",
+            "version": spec.version,
+            "environment": spec.environment or None,
             "source": source,
             "mode": "async",
             "status": "pending",
@@ -190,7 +201,8 @@ class Invoker:
             "id": new_id(),
             "invocation_id": request_id,
             "function_id": fn.id,
-            "payload": {"event": event},
+            "payload": {"event": event}
+            | ({"environment": spec.environment, "version": spec.version} if spec.environment else {}),
             "source": source,
             "max_attempts": fn.retry_attempts,
             "run_at": now + timedelta(seconds=delay_sec),
@@ -208,8 +220,8 @@ class Invoker:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    async def _runnable(self, ref: str, version: str | None) -> Resolved:
-        resolved = await self._catalog.resolve(ref, version)
+    async def _runnable(self, ref: str, version: str | None, environment: str | None) -> Resolved:
+        resolved = await self._catalog.resolve(ref, version, environment)
         if resolved.function.status != "active":
             raise BadRequest(f"function is not active, current status: {resolved.function.status}")
         return resolved
@@ -293,4 +305,4 @@ class Invoker:
             cold=inv.cold,
             init_ms=inv.init_ms,
         )
-        return Outcome(inv.id, inv.version, result, replayed=True)
+        return Outcome(inv.id, inv.version, result, replayed=True, environment=inv.environment or "")

@@ -9,11 +9,11 @@ actually fill; RLIMIT_AS gets NODE_RESERVE_MB more, because V8 reserves address 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import time
-from functools import cached_property
 from pathlib import Path
 
 from engine.errors import Unavailable
@@ -38,6 +38,16 @@ def find_node() -> str | None:
     return real if real.startswith(ALLOWED_PREFIXES) else None
 
 
+@functools.cache
+def node_version(node: str) -> str:
+    """`node --version` (once per binary and process: every Platform asks)."""
+    try:
+        done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
 class NodeRuntime:
     """Runtime protocol for `nodejs` functions, on the shared process host."""
 
@@ -47,15 +57,9 @@ class NodeRuntime:
         self.host = host
         self.node = node or find_node()
 
-    @cached_property
+    @property
     def version(self) -> str:
-        if not self.node:
-            return ""
-        try:
-            done = subprocess.run([self.node, "--version"], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return ""
-        return done.stdout.strip()
+        return node_version(self.node) if self.node else ""
 
     async def start(self) -> None:
         await self.host.start()

@@ -25,6 +25,7 @@ ACTIONS: dict[str, str] = {
     "function.online": "Bring function online",
     "function.publish": "Publish version",
     "function.rollback": "Roll back to version",
+    "function.build": "Build function",
     "invocation.replay": "Replay invocation",
     "test_event.save": "Save test event",
     "test_event.delete": "Delete test event",
@@ -41,6 +42,16 @@ ACTIONS: dict[str, str] = {
     "user.logout": "Log out",
     "apikey.create": "Create API key",
     "apikey.revoke": "Revoke API key",
+    "layer.create": "Create layer",
+    "layer.delete": "Delete layer",
+    "layer.publish": "Add layer version",
+    "function.layers": "Change function layers",
+    "environment.create": "Create environment",
+    "environment.update": "Update environment",
+    "environment.delete": "Delete environment",
+    "environment.deploy": "Deploy to environment",
+    "environment.undeploy": "Undeploy from environment",
+    "environment.promote": "Promote to next environment",
 }
 
 

@@ -7,15 +7,19 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from engine.runtimes.wasm_binary import check_file
+
 
 @dataclass(frozen=True, slots=True)
 class SyntaxProblem:
     file: str
-    line: int  # 1-based
+    line: int  # 1-based; 0 when there is no line to name (a binary module)
     column: int  # 1-based; 0 when unknown
     message: str
 
     def describe(self) -> str:
+        if self.line <= 0:  # no line to name, e.g. in a binary module
+            return f"{self.file}: {self.message}"
         return f"{self.file} line {self.line}: {self.message}"
 
 
@@ -36,8 +40,18 @@ def _python(path: str, source: str) -> SyntaxProblem | None:
 
 # runtime -> (file suffixes it checks, checker). Runtimes that compile on deploy (go, rust) report their
 # errors from the build; others add a checker here when they land.
+def _wasm(path: str, source: str) -> SyntaxProblem | None:
+    """WAT that does not parse, a binary that is not base64 or not a module, a module that does not
+    validate, imports more than WASI preview1 or exports no `_start`. Nothing is compiled or run."""
+    problem = check_file(path, source)
+    if problem is None:
+        return None
+    return SyntaxProblem(path, problem.line if problem.column else 0, problem.column, problem.message)
+
+
 CHECKERS: dict[str, tuple[tuple[str, ...], Checker]] = {
     "python": ((".py",), _python),
+    "wasm": ((".wat", ".wasm"), _wasm),
 }
 
 

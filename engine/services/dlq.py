@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from data.db import Database
-from data.models import DeadLetter
+from data.models import DeadLetter, Invocation
 from data.repos.pagination import Page, paginate
 from data.types import utcnow
 from engine.bus import LocalBus
-from engine.errors import BadRequest, Forbidden, Invalid, NotFound
+from engine.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from engine.events import DlqChanged
 from engine.invoke.invoker import Invoker, Outcome
 from engine.principal import Principal
@@ -96,6 +96,12 @@ class DlqService:
                 raise BadRequest(f"message is {msg.status}; only pending messages can be retried")
             msg.status, msg.retry_count, msg.last_retry_at = "retrying", msg.retry_count + 1, utcnow()
             session.add(msg)
+            # A retry runs where the original ran: the environment its invocation recorded.
+            environment = (
+                await session.execute(
+                    select(Invocation.environment).where(Invocation.id == msg.original_request_id)
+                )
+            ).scalar_one_or_none()
             self._audit.record(
                 session,
                 principal,
@@ -108,9 +114,14 @@ class DlqService:
         error: str | None = None
         try:
             outcome = await self._invoker.invoke(
-                principal, msg.function_id, msg.payload, source="retry", replay_of=msg.original_request_id
+                principal,
+                msg.function_id,
+                msg.payload,
+                source="retry",
+                replay_of=msg.original_request_id,
+                environment=environment,
             )
-        except (NotFound, BadRequest) as exc:
+        except (NotFound, BadRequest, Conflict) as exc:
             error = exc.message
         async with self._db.transaction() as session:
             row = await session.get(DeadLetter, message_id)

@@ -3,6 +3,8 @@ these as request bodies; the CLI and console go through the same service, so the
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Literal
 
@@ -25,6 +27,7 @@ ENTRY_FILES = {
     "rust": "lib.rs",
     "wasm": "module.wat",
 }
+WASM_WAT_FILE, WASM_BINARY_FILE = "module.wat", "module.wasm"  # the binary as base64 text
 EXTENSIONS = {"python": ".py", "nodejs": ".js", "go": ".go", "rust": ".rs", "wasm": ".wat"}
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -63,6 +66,7 @@ class _Config(BaseModel):
     handler: str | None = Field(default=None, max_length=256)
     code: str | None = None
     files: dict[str, str] | None = None
+    binary: str | None = None  # wasm: a compiled module as base64 (stored as the text file module.wasm)
     memory_mb: int | None = Field(default=None, ge=128, le=3072)
     timeout_sec: int | None = Field(default=None, ge=1, le=300)
     max_concurrency: int | None = Field(default=None, ge=0, le=1000)
@@ -105,6 +109,20 @@ class _Config(BaseModel):
                 raise ValueError(f"file path {path!r} must be relative, without '..'")
         return v
 
+    @field_validator("binary")
+    @classmethod
+    def _binary(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = "".join(v.split())  # base64 tools wrap lines
+        try:
+            base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"not valid base64 ({exc})") from None
+        if not v:
+            raise ValueError("is empty")
+        return v
+
     @field_validator("env_vars")
     @classmethod
     def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
@@ -135,8 +153,8 @@ class FunctionCreate(_Config):
 
     @model_validator(mode="after")
     def _needs_code(self) -> FunctionCreate:
-        if not self.code and not self.files:
-            raise ValueError("code (or files) is required")
+        if not self.code and not self.files and not self.binary:
+            raise ValueError("code (or files, or a wasm binary) is required")
         return self
 
 
@@ -159,14 +177,26 @@ def entry_file(runtime: str, handler: str, files: dict[str, str]) -> str:
 
 
 def default_handler(runtime: str) -> str:
-    return {"python": "main.handler", "nodejs": "index.handler", "go": "Handler"}.get(runtime, "handler")
+    defaults = {"python": "main.handler", "nodejs": "index.handler", "go": "Handler", "wasm": "_start"}
+    return defaults.get(runtime, "handler")
 
 
 def assemble_files(
-    runtime: str, handler: str, code: str | None, files: dict[str, str] | None
+    runtime: str, handler: str, code: str | None, files: dict[str, str] | None, binary: str | None = None
 ) -> dict[str, str]:
     """Merge the single-file `code` field and the `files` map into one file set."""
     merged = dict(files or {})
+    if runtime == "wasm" and (code is not None or binary is not None):
+        # WAT text (code) and a compiled module (binary) are two forms of one module: the one sent
+        # replaces the other, so the module that runs is always the one last sent.
+        replaced = ".wat" if binary is not None else ".wasm"
+        merged = {path: text for path, text in merged.items() if not path.endswith(replaced)}
+        if code is not None:
+            entry = entry_file(runtime, handler, merged)
+            merged[entry if entry.endswith(".wat") else WASM_WAT_FILE] = code
+        if binary is not None:
+            merged[WASM_BINARY_FILE] = binary
+        return merged
     if code is not None:
         merged[entry_file(runtime, handler, merged)] = code
     return merged

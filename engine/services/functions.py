@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, or_, select, text
@@ -28,12 +28,17 @@ from engine.secrets import SecretBox
 from engine.services.audit import AuditService
 from engine.services.code_check import check_syntax, describe
 from engine.services.function_schemas import (
+    WASM_BINARY_FILE,
     FunctionCreate,
     FunctionUpdate,
     assemble_files,
     default_handler,
     entry_file,
 )
+from engine.services.layer_attach import attached_mounts, layer_snapshot, restore_layers
+
+if TYPE_CHECKING:
+    from engine.builds.service import BuildService
 
 # Fields shown in audit before/after (never code bodies or secrets: they can be large or sensitive).
 _AUDITED = (
@@ -93,6 +98,9 @@ class FunctionService:
         self._available = available_runtimes
         self._max_code_bytes = max_code_bytes
         self._on_retire = on_retire  # pool.retire(function_id): warm workers of the old code must go
+        # Compiles go/rust code before it is saved (engine/builds, set by the platform): a failed build
+        # raises BuildFailed (422, the compiler's message with its line), so the old code keeps serving.
+        self.builder: BuildService | None = None
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -197,6 +205,7 @@ class FunctionService:
             network=fn.network,
             max_concurrency=fn.max_concurrency,
             min_warm=fn.min_warm,
+            layers=await attached_mounts(self._db, fn.id, version),  # one query; none if published without
         )
 
     # --- writes -----------------------------------------------------------------------------------
@@ -207,15 +216,19 @@ class FunctionService:
             raise Invalid("runtime", f"runtime {data.runtime!r} is not available on this node yet")
         self._check_executor(data.executor, data.image)
         handler = data.handler or default_handler(data.runtime)
-        files = assemble_files(data.runtime, handler, data.code, data.files)
+        self._check_binary(data.runtime, data.code, data.binary)
+        files = assemble_files(data.runtime, handler, data.code, data.files, data.binary)
         self._check_size(files)
         self._check_syntax(data.runtime, files)
-        fields = data.model_dump(exclude_unset=True, exclude={"code", "files", "secrets", "handler"})
+        fields = data.model_dump(
+            exclude_unset=True, exclude={"code", "files", "binary", "secrets", "handler"}
+        )
         fn = Function(**fields, handler=handler, files=files, created_by=principal.actor)
         fn.code = files.get(entry_file(data.runtime, handler, files), "")
         fn.code_hash = code_hash(files)
         fn.secrets = self._secrets.encrypt(data.secrets or {})
         fn.last_deployed_at = utcnow()
+        await self._build_new(principal, fn)
         try:
             async with self._db.transaction() as session:
                 if await self._find(session, data.name) is not None:
@@ -241,16 +254,16 @@ class FunctionService:
         changes = data.model_dump(exclude_unset=True)
         if not changes:
             raise BadRequest("nothing to update: send at least one field")
+        await self._build_changed(principal, ref, changes)
         async with self._db.transaction() as session:
             fn = await self._load(session, ref)
             before = snapshot(fn)
             handler = changes.pop("handler", None) or fn.handler
             code, files = changes.pop("code", None), changes.pop("files", None)
-            if code is not None or files is not None or handler != fn.handler:
-                base = files if files is not None else dict(fn.files)
-                if code is not None and files is None and handler != fn.handler:
-                    base.pop(entry_file(fn.runtime, fn.handler, fn.files), None)
-                new_files = assemble_files(fn.runtime, handler, code, base)
+            binary = changes.pop("binary", None)
+            if code is not None or files is not None or binary is not None or handler != fn.handler:
+                self._check_binary(fn.runtime, code, binary)
+                new_files = self._next_files(fn, handler, code, files, binary)
                 self._check_size(new_files)
                 self._check_syntax(fn.runtime, new_files)
                 fn.files, fn.handler = new_files, handler
@@ -343,6 +356,7 @@ class FunctionService:
                 memory_mb=fn.memory_mb,
                 timeout_sec=fn.timeout_sec,
                 env_vars=fn.env_vars,
+                layers=await layer_snapshot(session, fn.id),
                 created_by=principal.actor,
             )
             session.add_all([fn, version])
@@ -371,6 +385,7 @@ class FunctionService:
                 target.code_hash,
             )
             fn.memory_mb, fn.timeout_sec, fn.env_vars = target.memory_mb, target.timeout_sec, target.env_vars
+            await restore_layers(session, fn.id, target.layers)
             self._save_revision(session, principal, fn, "function.rollback", before, {"to_version": number})
         return fn
 
@@ -402,6 +417,58 @@ class FunctionService:
         )
         self._after_commit(session, fn, "updated", retire=True)
 
+    def _next_files(
+        self,
+        fn: Function,
+        handler: str,
+        code: str | None,
+        files: dict[str, str] | None,
+        binary: str | None = None,
+    ) -> dict[str, str]:
+        """The files an update leaves: new `files` or the old ones, with `code` as the entry file."""
+        base = dict(files) if files is not None else dict(fn.files)
+        if code is not None and files is None and handler != fn.handler:
+            base.pop(entry_file(fn.runtime, fn.handler, fn.files), None)
+        return assemble_files(fn.runtime, handler, code, base, binary)
+
+    async def _build_new(self, principal: Principal, fn: Function) -> None:
+        """A compiled function is built before its create commits (its Build rows take its id)."""
+        if self.builder is None or not self.builder.builds(fn.runtime):
+            return
+        async with self._db.session() as session:  # no compile for a name that is taken
+            if await self._find(session, fn.name) is not None:
+                raise Conflict(f"a function named {fn.name!r} already exists", field="name")
+        await self.builder.build_for_deploy(
+            principal,
+            function_id=fn.id,
+            function_name=fn.name,
+            runtime=fn.runtime,
+            handler=fn.handler,
+            files=fn.files,
+        )
+
+    async def _build_changed(self, principal: Principal, ref: str, changes: dict[str, Any]) -> None:
+        """New code of a compiled function is built before the transaction that saves it: a compile
+        takes seconds, and no transaction may stay open that long."""
+        if self.builder is None or not changes.keys() & {"code", "files", "handler"}:
+            return
+        fn = await self.get(principal, ref)
+        if not self.builder.builds(fn.runtime):
+            return
+        handler = changes.get("handler") or fn.handler
+        files = self._next_files(fn, handler, changes.get("code"), changes.get("files"))
+        if handler == fn.handler and files == fn.files:
+            return
+        self._check_size(files)
+        await self.builder.build_for_deploy(
+            principal,
+            function_id=fn.id,
+            function_name=fn.name,
+            runtime=fn.runtime,
+            handler=handler,
+            files=files,
+        )
+
     def _require_writer(self, principal: Principal) -> None:
         if not principal.can("developer"):
             raise Forbidden("changing functions needs the developer or admin role")
@@ -425,7 +492,16 @@ class FunctionService:
     def _check_syntax(self, runtime: str, files: dict[str, str]) -> None:
         problems = check_syntax(runtime, files)
         if problems:
-            raise Invalid("code", describe(problems))
+            binary = any(p.file == WASM_BINARY_FILE for p in problems)  # an uploaded wasm module
+            raise Invalid("binary" if binary else "code", describe(problems))
+
+    def _check_binary(self, runtime: str, code: str | None, binary: str | None) -> None:
+        if binary is None:
+            return
+        if runtime != "wasm":
+            raise Invalid("binary", "binary (a compiled module) is only for the wasm runtime")
+        if code is not None:
+            raise Invalid("binary", "send either code (WAT text) or binary (a compiled module), not both")
 
     def _after_commit(self, session: AsyncSession, fn: Function, action: str, retire: bool = False) -> None:
         event = FunctionChanged(function_id=fn.id, function_name=fn.name, action=action)

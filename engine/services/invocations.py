@@ -52,12 +52,15 @@ class InvocationService:
         function: str | None = None,
         status: str | None = None,
         source: str | None = None,
+        environment: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[Invocation]:
         stmt = select(Invocation)
+        if environment:  # by name, as recorded: the rows outlive a renamed or deleted environment
+            stmt = stmt.where(Invocation.environment == environment)
         if function:
             fn_id = await self._function_id(function)
             stmt = stmt.where(Invocation.function_id == fn_id)
@@ -118,8 +121,13 @@ class InvocationService:
     async def replay(self, principal: Principal, invocation_id: str, source: str = "api") -> Outcome:
         detail = await self.get(principal, invocation_id)
         inv = detail.invocation
-        outcome = await self._invoker.invoke(
-            principal, inv.function_id, detail.input, source=source, replay_of=inv.id
+        outcome = await self._invoker.invoke(  # in the environment it first ran in (None: the default)
+            principal,
+            inv.function_id,
+            detail.input,
+            source=source,
+            environment=inv.environment,
+            replay_of=inv.id,
         )
         async with self._db.transaction() as session:
             self._audit.record(

@@ -174,7 +174,7 @@ def test_tables_align_columns_and_show_missing_values_as_dash() -> None:
         ("worker.mjs", "nodejs", "worker.handler"),
         ("main.go", "go", "Handler"),
         ("lib.rs", "rust", "handler"),
-        ("module.wat", "wasm", "handler"),
+        ("module.wat", "wasm", "_start"),
     ],
 )
 def test_deploy_infers_runtime_and_handler_from_the_extension(
@@ -202,11 +202,24 @@ def test_deploy_refuses_an_unknown_extension_without_runtime(tmp_path: Path) -> 
         plan_deploy(source)
 
 
-def test_deploy_refuses_binary_wasm(tmp_path: Path) -> None:
-    source = tmp_path / "module.wasm"
+def test_deploy_sends_a_binary_wasm_module_as_base64(tmp_path: Path) -> None:
+    source = tmp_path / "echo.wasm"
     source.write_bytes(b"\0asm\1\0\0\0")
-    with pytest.raises(DeployError, match="WAT"):
-        plan_deploy(source)
+    plan = plan_deploy(source)
+    assert (plan.name, plan.runtime, plan.binary) == ("echo", "wasm", "AGFzbQEAAAA=")
+    assert deploy_body(plan, None) == {
+        "name": "echo",
+        "runtime": "wasm",
+        "handler": plan.handler,
+        "binary": "AGFzbQEAAAA=",
+    }
+    assert deploy_body(plan, {"runtime": "wasm", "handler": "_start"}) == {
+        "handler": plan.handler,
+        "binary": "AGFzbQEAAAA=",
+    }
+    (tmp_path / "fake.wasm").write_bytes(b"MZ not wasm")
+    with pytest.raises(DeployError, match="not a WebAssembly module"):
+        plan_deploy(tmp_path / "fake.wasm")
 
 
 def test_deploy_of_a_missing_path_says_so(tmp_path: Path) -> None:

@@ -93,3 +93,28 @@ async def test_discard_and_purge(client: httpx.AsyncClient, platform: Platform) 
     ] == messages[1]["id"]
     assert (await client.delete("/api/v1/dlq")).json() == {"deleted": 2}
     assert (await client.get("/api/v1/dlq/stats")).json()["total"] == 0
+
+
+async def test_retry_from_the_dlq_runs_in_the_original_environment(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    code = (
+        "import os\n"
+        "def handler(e, c):\n"
+        "    if os.environ.get('FAIL'):\n"
+        "        raise RuntimeError('down')\n"
+        "    return os.environ['NIMBUS_ENVIRONMENT']\n"
+    )
+    await create_function(client, name="picky", code=code, retry_attempts=1)
+    assert (await client.put("/api/v1/functions/picky/environments/prod", json={})).status_code == 200
+    await client.put("/api/v1/environments/prod/variables", json={"env_vars": {"FAIL": "1"}})
+    with platform.bus.subscribe(DlqChanged) as dlq_events, platform.bus.subscribe(InvocationFinished) as done:
+        accepted = await client.post("/api/v1/functions/picky/async", params={"environment": "prod"}, json={})
+        request_id = accepted.json()["request_id"]
+        await done.wait_for(lambda e: e.invocation_id == request_id and e.final, timeout=15)
+        await dlq_events.wait_for(lambda e: e.status == "pending", timeout=5)
+    await platform.batcher.flush()
+    msg_id = (await client.get("/api/v1/dlq")).json()["messages"][0]["id"]
+    await client.put("/api/v1/environments/prod/variables", json={"env_vars": {}})
+    retried = (await client.post(f"/api/v1/dlq/{msg_id}/retry")).json()
+    assert retried["success"] is True and retried["response"]["body"] == "prod"  # not the default (dev)

@@ -104,6 +104,7 @@ async def test_id_opens_the_drawer_with_input_error_logs_and_timings(
     await console.should_see('"id": 42')
     await console.should_see("failing now")
     await console.should_see("Billed")
+    await console.should_see("sync · api · $LATEST · dev", marker="drawer-where")  # the default environment
     [link] = console.find(marker="reinvoke-link").elements
     fn = await platform.functions.get(SYSTEM, "orders")
     assert link.props["href"] == f"/functions/{fn.id}?tab=test&from={request_id}"

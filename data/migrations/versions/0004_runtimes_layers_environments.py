@@ -26,7 +26,9 @@ _TS = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     with op.batch_alter_table("functions") as batch:
-        batch.add_column(sa.Column("executor", sa.String(length=16), nullable=False, server_default="process"))
+        batch.add_column(
+            sa.Column("executor", sa.String(length=16), nullable=False, server_default="process")
+        )
         batch.add_column(sa.Column("image", sa.String(length=256), nullable=False, server_default=""))
     with op.batch_alter_table("function_versions") as batch:
         batch.add_column(sa.Column("layers", sa.JSON(), nullable=False, server_default="[]"))
