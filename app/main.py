@@ -31,13 +31,14 @@ from engine.platform import VERSION, Platform
 
 log = logging.getLogger("nimbus")
 
+# Starlette tries routes in order, with a regex each: the hot path (invoke) goes first.
 ROUTERS = (
+    invoke.router,
     system.router,
     auth.router,
     keys.router,
     users.router,
     functions.router,
-    invoke.router,
     logs.router,
     dlq.router,
     audit.router,

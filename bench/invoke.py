@@ -293,8 +293,10 @@ def over_http(data_dir: Path, n: int, runtimes: list[str]) -> dict[str, list[flo
         proc.wait(10)
 
 
-def rss_idle_mb(data_dir: Path) -> float:
-    """RSS of an idle `nimbus serve` (server + zygote), after start-up."""
+def rss_idle_mb(data_dir: Path) -> tuple[float, float]:
+    """RSS and PSS of an idle `nimbus serve` (server + zygote + its pre-forked workers), after start-up.
+    The RSS sum counts the pages the forked processes share with the zygote once per process; PSS
+    splits each shared page among its sharers, so it is what the tree really occupies."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -323,15 +325,17 @@ def rss_idle_mb(data_dir: Path) -> float:
             except OSError:
                 time.sleep(0.1)
         time.sleep(2)
-        total = 0
+        rss = pss = 0
         for pid in _tree(proc.pid):
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
             except OSError:
                 pass
-        return total / 1024
+        return rss / 1024, pss / 1024
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -356,7 +360,7 @@ def main() -> None:
         warm, cold = summary(inproc["warm"]), summary(inproc["cold"])
         https = over_http(base / "http", args.n, ["python", *inproc["others"]])
         http_ = summary(https["python"])
-        rss = rss_idle_mb(base / "rss")
+        rss, pss = rss_idle_mb(base / "rss")
         wasm = asyncio.run(wasm_bench.measure_wasm(base / "wasm"))
     figures = {
         "warm_inproc_p50_ms": warm["p50"],
@@ -372,6 +376,7 @@ def main() -> None:
         "ratio_warm_inproc_to_pipe": warm["p50"] / pipe["p50"],
         "ratio_cold_to_fork": cold["p50"] / fork["p50"],
         "idle_rss_mb": rss,
+        "idle_pss_mb": pss,
         "isolation": inproc["isolation"],
     }
     for runtime, measured in inproc["others"].items():

@@ -21,14 +21,15 @@ SESSION_COOKIE = "nimbus_session"
 _MAX_CREDENTIAL_CHARS = 4096  # a key is 44 characters and a session token ~100: refuse anything huge unread
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop per request."""
     return request.app.state.platform
 
 
 async def current_principal(request: Request) -> Principal:
     """Who is calling, or 401. A Bearer value that is not an API key is taken as a session token, so
     scripts can use the token from POST /auth/login as well as a key."""
-    auth = get_platform(request).auth
+    auth = request.app.state.platform.auth
     ip = request.client.host if request.client else ""
     bearer = _bearer(request)
     if bearer:

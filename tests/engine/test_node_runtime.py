@@ -195,6 +195,12 @@ async def test_endless_loop_is_a_timeout_and_the_output_so_far_is_kept(node: Nod
     assert time.monotonic() - started < 3
 
 
+async def test_an_await_past_the_deadline_is_a_timeout(node: NodeRuntime) -> None:
+    res = await run(node, "exports.handler = () => new Promise((r) => setTimeout(r, 10000));\n", timeout=0.3)
+    assert res.status == "timeout" and res.error is not None
+    assert res.error.message == "function timed out after 0.3s"
+
+
 async def test_memory_hog_is_contained_and_named(node: NodeRuntime) -> None:
     res = await run(
         node,
