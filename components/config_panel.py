@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nicegui import ui
@@ -12,6 +13,7 @@ from components.confirm import confirm
 from components.feedback import Failed, attempt
 from components.form_errors import LABELS, clear_errors, show_error, whole
 from components.layer_panel import LayerPanel
+from engine.runtimes.docker_executor import detect_docker
 from engine.services.function_schemas import FunctionUpdate
 
 
@@ -49,6 +51,12 @@ class ConfigPanel:
                     value = getattr(fn, field)
                     self.fields[field] = ui.number(LABELS[field], value=value, precision=0).mark(marker)
             self.network = ui.switch("Network access", value=fn.network).mark("cfg-network")
+            with ui.row().classes("items-center gap-2 text-sm"):
+                ui.label("Executor:").classes("text-gray-500")
+                executor = "sandboxed process" if fn.executor == "process" else fn.executor
+                ui.label(executor).mark("cfg-executor")
+                # Filled by load_executors(): probing the engine may take a moment, off the event loop.
+                self.docker_note = ui.label("").classes("text-gray-500").mark("cfg-docker")
             ui.label("Environment variables").classes("text-lg font-semibold mt-2")
             self.env_box = ui.column().classes("w-full gap-1").mark("cfg-env")
             for key, value in sorted(fn.env_vars.items()):
@@ -103,6 +111,13 @@ class ConfigPanel:
                 return Failed(f"Environment variable {key} is set twice.", "env_vars")
             env[key] = value_input.value or ""
         return env
+
+    async def load_executors(self) -> None:
+        """Say whether the Docker executor could be chosen here, and if not, why."""
+        docker = await asyncio.to_thread(detect_docker)
+        self.docker_note.set_text(
+            "· Docker: available" if docker.available else f"· Docker: unavailable ({docker.detail})"
+        )
 
     def _changes(self) -> dict[str, Any] | Failed:
         fn = self.page.fn

@@ -92,6 +92,7 @@ class FunctionDetail:
                     self, await self.ctx.platform.functions.secret_names(self.ctx.principal, self.fn.id)
                 )
                 await self.config.layers.load()
+                await self.config.load_executors()
             with ui.tab_panel("test"):
                 events = await self.ctx.platform.test_events.list(self.ctx.principal, self.fn.id)
                 self.test = TestPanel(self, events, await self._invocation_input(from_invocation))
