@@ -94,7 +94,8 @@ class EnvironmentsPage:
                         ui.label(f"#{env.position}").classes("text-xs text-gray-500")
                     ui.label(env.description or "—").classes("text-sm text-gray-500")
                     secrets = self.ctx.platform.environments.secret_names(env)
-                    ui.label(f"{len(env.env_vars)} variables · {len(secrets)} secrets").classes("text-sm")
+                    counts = f"{_count(len(env.env_vars), 'variable')} · {_count(len(secrets), 'secret')}"
+                    ui.label(counts).classes("text-sm")
                     with ui.row().classes("gap-1"):
                         edit = ui.button(icon="edit", on_click=lambda e=env: self._open_editor(e))
                         edit.props("flat dense").mark(f"env-edit-{env.name}").set_enabled(self.admin)
@@ -316,3 +317,7 @@ async def _update(
     service: EnvironmentService, principal: Principal, ref: str, changes: dict[str, Any]
 ) -> Environment:
     return await service.update(principal, ref, validated(EnvironmentUpdate, **changes))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

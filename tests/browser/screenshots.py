@@ -44,6 +44,12 @@ def seed(server: Server) -> str:
             api.post("/api/v1/functions/hello/invoke", json={"name": f"user{i}"})
             api.post("/api/v1/functions/resize-image/invoke", json={"ms": 10 + i, "file": f"img{i}.png"})
             api.post("/api/v1/functions/charge-card/invoke", json={"amount": 40 + 7 * i})
+        # Environments: hello runs v1 in staging and prod; a variable per environment.
+        api.post("/api/v1/functions/hello/versions", json={}).raise_for_status()
+        for env in ("staging", "prod"):
+            api.put(f"/api/v1/functions/hello/environments/{env}", json={"version": 1}).raise_for_status()
+            api.put(f"/api/v1/environments/{env}/variables", json={"env_vars": {"LOG_LEVEL": "info"}})
+        api.post("/api/v1/layers", json={"name": "shared-utils", "compatible_runtimes": ["python"]})
         return ids["resize-image"]
 
 
@@ -78,6 +84,9 @@ def main() -> int:
                 ("invocations", "/invocations", "charge-card"),
                 ("logs", "/logs", "resized"),
                 ("wall", "/wall?board=overview&rotate=0", "Invocations"),
+                ("environments", "/environments", "prod"),
+                ("layers", "/layers", "shared-utils"),
+                ("system", "/system", "Runtimes"),
             ):
                 page.open(path)
                 page.find_text(text, 15)
