@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
@@ -18,11 +19,21 @@ async def list_messages(
     principal: CurrentPrincipal,
     function_id: str | None = Query(default=None, max_length=64),
     status: str | None = None,
+    error_type: str | None = Query(default=None, max_length=128, description="the last attempt's type"),
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = None,
 ) -> dict[str, Any]:
     page = await platform.dlq.list(
-        principal, function_id=function_id, status=status, limit=limit, cursor=cursor
+        principal,
+        function_id=function_id,
+        status=status,
+        error_type=error_type,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
     )
     return {"messages": [dlq_view(m) for m in page.items], "next_cursor": page.next_cursor}
 

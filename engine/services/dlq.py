@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import JSON, ColumnElement, Integer, String, delete, func, literal, select
 
 from data.db import Database
 from data.models import DeadLetter, Invocation
@@ -42,6 +43,9 @@ class DlqService:
         *,
         function_id: str | None = None,
         status: str | None = None,
+        error_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[DeadLetter]:
@@ -52,8 +56,32 @@ class DlqService:
             if status not in STATUSES:
                 raise Invalid("status", f"status must be one of {', '.join(STATUSES)}")
             stmt = stmt.where(DeadLetter.status == status)
+        if error_type:
+            stmt = stmt.where(self._last_error_type() == error_type)
+        if since and until and until <= since:
+            raise Invalid("until", "until must be after since")
+        if since:
+            stmt = stmt.where(DeadLetter.created_at >= since)
+        if until:
+            stmt = stmt.where(DeadLetter.created_at < until)
         async with self._db.session() as session:
             return await paginate(session, stmt, DeadLetter.id, cursor=cursor, limit=limit)
+
+    async def error_types(self, principal: Principal) -> list[str]:
+        """The distinct error types (of each message's last attempt) in the queue, for a filter."""
+        kind = self._last_error_type()
+        stmt = select(kind).where(kind.is_not(None)).distinct().order_by(kind).limit(200)
+        async with self._db.session() as session:
+            return [str(t) for t in (await session.execute(stmt)).scalars().all() if t]
+
+    def _last_error_type(self) -> ColumnElement[Any]:
+        """The `type` of the last entry of `attempts` (JSON), in this database's dialect."""
+        if self._db.is_sqlite:
+            return func.json_extract(DeadLetter.attempts, "$[#-1].type")
+        # PostgreSQL: json -> -1 is the last element (an expression on the column, so the table stays
+        # in the FROM clause); typed literals keep the operators unambiguous.
+        last = DeadLetter.attempts.op("->", return_type=JSON)(literal(-1, Integer))  # type: ignore[attr-defined]
+        return last.op("->>", return_type=String)(literal("type", String))
 
     async def get(self, principal: Principal, message_id: str) -> DeadLetter:
         async with self._db.session() as session:

@@ -118,3 +118,31 @@ async def test_retry_from_the_dlq_runs_in_the_original_environment(
     await client.put("/api/v1/environments/prod/variables", json={"env_vars": {}})
     retried = (await client.post(f"/api/v1/dlq/{msg_id}/retry")).json()
     assert retried["success"] is True and retried["response"]["body"] == "prod"  # not the default (dev)
+
+
+async def test_the_dlq_list_filters_by_error_type_and_time(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    await create_function(client, name="doomed", code=ALWAYS_FAILS, retry_attempts=1)
+    await create_function(
+        client, name="typed", code="def handler(e, c):\n    raise KeyError('k')\n", retry_attempts=1
+    )
+    with platform.bus.subscribe(DlqChanged) as dlq_events:
+        for fn in ("doomed", "typed"):
+            await _settled(platform, client, fn, {})
+        await dlq_events.wait_for(lambda e: e.status == "pending", timeout=5)
+    await platform.batcher.flush()
+
+    async def listed(**params: str) -> list[str]:
+        response = await client.get("/api/v1/dlq", params=params)
+        assert response.status_code == 200, response.text
+        return [m["function_name"] for m in response.json()["messages"]]
+
+    assert sorted(await listed()) == ["doomed", "typed"]
+    assert await listed(error_type="KeyError") == ["typed"]
+    assert await listed(error_type="RuntimeError") == ["doomed"]
+    assert await listed(since="2999-01-01T00:00:00Z") == []
+    reversed_range = await client.get(
+        "/api/v1/dlq", params={"since": "2030-01-01T00:00:00Z", "until": "2020-01-01T00:00:00Z"}
+    )
+    assert reversed_range.status_code == 422 and reversed_range.json()["error"]["field"] == "until"
