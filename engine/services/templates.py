@@ -50,6 +50,26 @@ class Template:
         )
 
 
+# The sample events that every runtime's templates of one kind share: the same input, the same result.
+SAMPLE_GREETING: dict[str, Any] = {"name": "Nimbus"}
+SAMPLE_ORDER: dict[str, Any] = {
+    "order_id": 1001,
+    "customer": "  Ada@Example.com ",
+    "items": [
+        {"sku": "ab-1", "name": " blue mug ", "price": 7.5, "quantity": 2},
+        {"sku": "cd-2", "name": "TEAPOT", "price": 24.0},
+    ],
+}
+SAMPLE_HTTP_REQUEST: dict[str, Any] = {
+    "httpMethod": "GET",
+    "path": "/hello",
+    "headers": {"Accept": "application/json"},
+    "queryStringParameters": {"name": "Nimbus"},
+    "body": None,
+}
+SAMPLE_REJECTED_ORDER: dict[str, Any] = {"order_id": 42, "items": []}
+
+
 HELLO_WORLD = '''\
 def handler(event, context):
     """Say hello to the `name` in the event."""
@@ -165,7 +185,7 @@ PYTHON: tuple[Template, ...] = (
         runtime="python",
         handler="main.handler",
         files=MappingProxyType({"main.py": HELLO_WORLD}),
-        sample_event={"name": "Nimbus"},
+        sample_event=SAMPLE_GREETING,
     ),
     Template(
         id="python-json-transform",
@@ -174,14 +194,7 @@ PYTHON: tuple[Template, ...] = (
         runtime="python",
         handler="main.handler",
         files=MappingProxyType({"main.py": JSON_TRANSFORM}),
-        sample_event={
-            "order_id": 1001,
-            "customer": "  Ada@Example.com ",
-            "items": [
-                {"sku": "ab-1", "name": " blue mug ", "price": 7.5, "quantity": 2},
-                {"sku": "cd-2", "name": "TEAPOT", "price": 24.0},
-            ],
-        },
+        sample_event=SAMPLE_ORDER,
         category="data-processing",
     ),
     Template(
@@ -191,13 +204,7 @@ PYTHON: tuple[Template, ...] = (
         runtime="python",
         handler="main.handler",
         files=MappingProxyType({"main.py": HTTP_HANDLER}),
-        sample_event={
-            "httpMethod": "GET",
-            "path": "/hello",
-            "headers": {"Accept": "application/json"},
-            "queryStringParameters": {"name": "Nimbus"},
-            "body": None,
-        },
+        sample_event=SAMPLE_HTTP_REQUEST,
         category="web-api",
     ),
     Template(
@@ -218,7 +225,7 @@ PYTHON: tuple[Template, ...] = (
         runtime="python",
         handler="main.handler",
         files=MappingProxyType({"main.py": ERROR_EXAMPLE}),
-        sample_event={"order_id": 42, "items": []},
+        sample_event=SAMPLE_REJECTED_ORDER,
         category="errors",
     ),
 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from engine.services.templates import Template
+from engine.services.templates import (
+    SAMPLE_GREETING,
+    SAMPLE_HTTP_REQUEST,
+    SAMPLE_ORDER,
+    SAMPLE_REJECTED_ORDER,
+    Template,
+)
 
 HELLO_WORLD = """\
 // Greets the name in the event: the smallest complete function.
@@ -106,7 +112,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="nodejs",
         handler="index.handler",
         files=MappingProxyType({"index.js": HELLO_WORLD}),
-        sample_event={"name": "Nimbus"},
+        sample_event=SAMPLE_GREETING,
     ),
     Template(
         id="nodejs-json-transform",
@@ -115,14 +121,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="nodejs",
         handler="index.handler",
         files=MappingProxyType({"index.js": JSON_TRANSFORM}),
-        sample_event={
-            "order_id": 1001,
-            "customer": "  Ada@Example.com ",
-            "items": [
-                {"sku": "ab-1", "name": " blue mug ", "price": 7.5, "quantity": 2},
-                {"sku": "cd-2", "name": "TEAPOT", "price": 24.0},
-            ],
-        },
+        sample_event=SAMPLE_ORDER,
         category="data-processing",
     ),
     Template(
@@ -132,13 +131,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="nodejs",
         handler="index.handler",
         files=MappingProxyType({"index.js": HTTP_HANDLER}),
-        sample_event={
-            "httpMethod": "GET",
-            "path": "/hello",
-            "headers": {"Accept": "application/json"},
-            "queryStringParameters": {"name": "Nimbus"},
-            "body": None,
-        },
+        sample_event=SAMPLE_HTTP_REQUEST,
         category="web-api",
     ),
     Template(
@@ -148,7 +141,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="nodejs",
         handler="index.handler",
         files=MappingProxyType({"index.js": ERROR_EXAMPLE}),
-        sample_event={"order_id": 42, "items": []},
+        sample_event=SAMPLE_REJECTED_ORDER,
         category="errors",
     ),
 )

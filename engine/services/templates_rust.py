@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from engine.services.templates import Template
+from engine.services.templates import (
+    SAMPLE_GREETING,
+    SAMPLE_HTTP_REQUEST,
+    SAMPLE_ORDER,
+    SAMPLE_REJECTED_ORDER,
+    Template,
+)
 
 HELLO_WORLD = """\
 use crate::json::{self, Json};
@@ -187,7 +193,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="rust",
         handler="handler",
         files=MappingProxyType({"lib.rs": HELLO_WORLD}),
-        sample_event={"name": "Nimbus"},
+        sample_event=SAMPLE_GREETING,
     ),
     Template(
         id="rust-json-transform",
@@ -196,14 +202,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="rust",
         handler="handler",
         files=MappingProxyType({"lib.rs": JSON_TRANSFORM}),
-        sample_event={
-            "order_id": 1001,
-            "customer": "  Ada@Example.com ",
-            "items": [
-                {"sku": "ab-1", "name": " blue mug ", "price": 7.5, "quantity": 2},
-                {"sku": "cd-2", "name": "TEAPOT", "price": 24.0},
-            ],
-        },
+        sample_event=SAMPLE_ORDER,
         category="data-processing",
     ),
     Template(
@@ -213,13 +212,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="rust",
         handler="handler",
         files=MappingProxyType({"lib.rs": HTTP_HANDLER}),
-        sample_event={
-            "httpMethod": "GET",
-            "path": "/hello",
-            "headers": {"Accept": "application/json"},
-            "queryStringParameters": {"name": "Nimbus"},
-            "body": None,
-        },
+        sample_event=SAMPLE_HTTP_REQUEST,
         category="web-api",
     ),
     Template(
@@ -229,7 +222,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="rust",
         handler="handler",
         files=MappingProxyType({"lib.rs": ERROR_EXAMPLE}),
-        sample_event={"order_id": 42, "items": []},
+        sample_event=SAMPLE_REJECTED_ORDER,
         category="errors",
     ),
 )

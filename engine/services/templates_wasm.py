@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from engine.services.templates import Template
+from engine.services.templates import SAMPLE_GREETING, SAMPLE_HTTP_REQUEST, SAMPLE_REJECTED_ORDER, Template
 
 HEADER = """\
 ;; A Nimbus WASM function is a WASI command module: `_start` reads the event JSON on stdin and writes the
@@ -449,7 +449,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="wasm",
         handler="_start",
         files=MappingProxyType({"module.wat": _module("Hello world", HELLO_WORLD)}),
-        sample_event={"name": "Nimbus"},
+        sample_event=SAMPLE_GREETING,
     ),
     Template(
         id="wasm-json-transform",
@@ -468,13 +468,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="wasm",
         handler="_start",
         files=MappingProxyType({"module.wat": _module("HTTP request handler", HTTP_HANDLER)}),
-        sample_event={
-            "httpMethod": "GET",
-            "path": "/hello",
-            "headers": {"Accept": "application/json"},
-            "queryStringParameters": {"name": "Nimbus"},
-            "body": None,
-        },
+        sample_event=SAMPLE_HTTP_REQUEST,
         category="web-api",
     ),
     Template(
@@ -484,7 +478,7 @@ TEMPLATES: tuple[Template, ...] = (
         runtime="wasm",
         handler="_start",
         files=MappingProxyType({"module.wat": _module("Error example", ERROR_EXAMPLE)}),
-        sample_event={"order_id": 42, "items": []},
+        sample_event=SAMPLE_REJECTED_ORDER,
         category="errors",
     ),
 )
