@@ -9,10 +9,10 @@ from typing import Any
 from nicegui import ui
 
 from components.code_panel import FunctionPage
-from components.confirm import confirm
 from components.feedback import Failed, attempt
 from components.form_errors import LABELS, clear_errors, show_error, whole
 from components.layer_panel import LayerPanel
+from components.secrets_editor import SecretsEditor
 from engine.runtimes.docker_executor import detect_docker
 from engine.services.function_schemas import FunctionUpdate
 
@@ -71,19 +71,13 @@ class ConfigPanel:
                 save.set_enabled(page.can_write)
         with ui.card().classes("w-full gap-2"):
             ui.label("Secrets").classes("text-lg font-semibold")
-            ui.label(
-                "Encrypted at rest; values are never shown. Set a name again to replace its value."
-            ).classes("text-sm text-gray-500")
-            self.secrets_box = ui.column().classes("w-full gap-1").mark("cfg-secrets")
-            self._render_secrets(secret_names)
-            with ui.row().classes("w-full items-start gap-2"):
-                self.secret_name = ui.input("Secret name").mark("cfg-secret-name")
-                self.secret_value = ui.input("Value", password=True, password_toggle_button=True).mark(
-                    "cfg-secret-value"
-                )
-                ui.button("Set secret", on_click=self._set_secret).mark("cfg-secret-set").set_enabled(
-                    page.can_write
-                )
+            self.secrets = SecretsEditor(
+                secret_names,
+                self._change_secrets,
+                writer=page.can_write,
+                mark="cfg",
+                removal_note="Running code stops seeing it after this change.",
+            )
         self.layers = LayerPanel(page)  # filled by `await self.layers.load()`
 
     def _env_row(self, key: str, value: str) -> None:
@@ -154,41 +148,12 @@ class ConfigPanel:
         self.page.changed(fn)
         ui.notify(f"Saved revision {fn.version}", type="positive")
 
-    def _render_secrets(self, names: list[str]) -> None:
-        self.secrets_box.clear()
-        with self.secrets_box:
-            if not names:
-                ui.label("No secrets").classes("text-sm text-gray-500")
-            for name in names:
-                with ui.row().classes("items-center gap-3"):
-                    ui.label(name).classes("font-mono").mark("cfg-secret")
-                    ui.label("••••••••").classes("text-gray-500")
-                    ui.button(icon="delete", on_click=lambda n=name: self._remove_secret(n)).props(
-                        "flat dense color=negative"
-                    ).mark(f"cfg-secret-remove-{name}").set_enabled(self.page.can_write)
-
-    async def _set_secret(self) -> None:
-        self.secret_name.error = None
-        name = (self.secret_name.value or "").strip()
-        if not name:
-            self.secret_name.error = "Enter the secret's name."
-            return
-        await self._change_secrets({name: self.secret_value.value or ""}, f"Secret {name} set")
-
-    async def _remove_secret(self, name: str) -> None:
-        if await confirm(f"Remove secret {name}?", "Running code stops seeing it after this change."):
-            await self._change_secrets({name: None}, f"Secret {name} removed")
-
-    async def _change_secrets(self, changes: dict[str, str | None], success: str) -> None:
+    async def _change_secrets(self, changes: dict[str, str | None]) -> list[str] | Failed:
         platform, principal = self.page.ctx.platform, self.page.ctx.principal
         fn = await attempt(
             platform.functions.change_secrets(principal, self.page.fn.id, changes), notify=False
         )
         if isinstance(fn, Failed):
-            self.secret_name.error = fn.message
-            return
-        self.secret_name.set_value("")
-        self.secret_value.set_value("")
+            return fn
         self.page.changed(fn)
-        self._render_secrets(await platform.functions.secret_names(principal, fn.id))
-        ui.notify(success, type="positive")
+        return await platform.functions.secret_names(principal, fn.id)

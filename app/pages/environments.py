@@ -13,6 +13,7 @@ from components.deployment_matrix import DeploymentMatrix
 from components.feedback import Failed, attempt
 from components.frame import PageContext, console_page
 from components.live import live
+from components.secrets_editor import SecretsEditor
 from data.models import Environment
 from engine.events import EnvironmentChanged, Event, FunctionChanged
 from engine.principal import Principal
@@ -71,7 +72,8 @@ class EnvironmentsPage:
                 self.detail.clear()
             else:
                 self.selected = current
-                self._render_secrets()  # variables being edited here are left alone
+                # Variables being edited here are left alone.
+                self.secrets.render(self.ctx.platform.environments.secret_names(current))
         await self.matrix.load()
 
     # --- the list ---------------------------------------------------------------------------------
@@ -219,18 +221,13 @@ class EnvironmentsPage:
                 save.mark("env-vars-save").set_enabled(self.admin)
             self.vars_error = ui.label("").classes("text-red-600 text-sm").mark("env-vars-error")
             ui.label(f"{env.name}: secrets").classes("text-lg font-semibold mt-2")
-            ui.label("Encrypted at rest; values are never shown. Set a name again to replace it.").classes(
-                "text-sm text-gray-500"
+            self.secrets = SecretsEditor(
+                self.ctx.platform.environments.secret_names(env),
+                self._change_secrets,
+                writer=self.admin,
+                mark="env",
+                removal_note="Functions in this environment stop seeing it.",
             )
-            self.secrets_box = ui.column().classes("w-full gap-1").mark("env-secrets")
-            with ui.row().classes("w-full items-start gap-2"):
-                self.secret_name = ui.input("Secret name").mark("env-secret-name")
-                self.secret_value = ui.input("Value", password=True, password_toggle_button=True)
-                self.secret_value.mark("env-secret-value")
-                ui.button("Set secret", on_click=self._set_secret).mark("env-secret-set").set_enabled(
-                    self.admin
-                )
-        self._render_secrets()
 
     def _var_row(self, key: str, value: str) -> None:
         with self.vars_box, ui.row().classes("w-full items-center gap-2") as row:
@@ -265,47 +262,16 @@ class EnvironmentsPage:
         self.selected = env
         ui.notify(f"Saved {len(values)} variables for {env.name}", type="positive")
 
-    def _render_secrets(self) -> None:
-        assert self.selected is not None
-        names = self.ctx.platform.environments.secret_names(self.selected)
-        self.secrets_box.clear()
-        with self.secrets_box:
-            if not names:
-                ui.label("No secrets").classes("text-sm text-gray-500")
-            for name in names:
-                with ui.row().classes("items-center gap-3"):
-                    ui.label(name).classes("font-mono").mark("env-secret")
-                    ui.label("••••••••").classes("text-gray-500")
-                    remove = ui.button(icon="delete", on_click=lambda n=name: self._remove_secret(n))
-                    remove.props("flat dense color=negative").mark(f"env-secret-remove-{name}")
-                    remove.set_enabled(self.admin)
-
-    async def _set_secret(self) -> None:
-        self.secret_name.error = None
-        name = (self.secret_name.value or "").strip()
-        if not name:
-            self.secret_name.error = "Enter the secret's name."
-            return
-        await self._change_secrets({name: self.secret_value.value or ""}, f"Secret {name} set")
-
-    async def _remove_secret(self, name: str) -> None:
-        if await confirm(f"Remove secret {name}?", "Functions in this environment stop seeing it."):
-            await self._change_secrets({name: None}, f"Secret {name} removed")
-
-    async def _change_secrets(self, changes: dict[str, str | None], success: str) -> None:
+    async def _change_secrets(self, changes: dict[str, str | None]) -> list[str] | Failed:
         assert self.selected is not None
         service = self.ctx.platform.environments
         env = await attempt(
             service.change_secrets(self.ctx.principal, self.selected.id, changes), notify=False
         )
         if isinstance(env, Failed):
-            self.secret_name.error = env.message
-            return
+            return env
         self.selected = env
-        self.secret_name.set_value("")
-        self.secret_value.set_value("")
-        self._render_secrets()
-        ui.notify(success, type="positive")
+        return service.secret_names(env)
 
 
 async def _create(service: EnvironmentService, principal: Principal, values: dict[str, Any]) -> Environment:
