@@ -22,15 +22,15 @@ import time
 from pathlib import Path
 
 from engine.builds.service import BuildService
-from engine.runtimes.base import FunctionSpec, Isolation, RuntimeInfo
-from engine.runtimes.process_host import LAYERS_DIR, ProcessHost, link_layers
+from engine.runtimes.base import FunctionSpec, RuntimeInfo
+from engine.runtimes.process_host import LAYERS_DIR, HostedRuntime, ProcessHost, link_layers
 from engine.runtimes.python_proxy import PythonWorker
 
 GO_RESERVE_MB = 768
 PROGRAM = ".nimbus/handler"
 
 
-class NativeRuntime:
+class NativeRuntime(HostedRuntime):
     """Runtime protocol for `go` or `rust` functions, on the shared process host."""
 
     def __init__(self, host: ProcessHost, builds: BuildService, language: str) -> None:
@@ -39,15 +39,6 @@ class NativeRuntime:
         self.name = language
         self.host = host
         self.builds = builds
-
-    async def start(self) -> None:
-        await self.host.start()
-
-    async def stop(self) -> None:
-        await self.host.stop()
-
-    def isolation(self) -> Isolation:
-        return self.host.isolation()
 
     def info(self) -> RuntimeInfo:
         toolchain = self.builds.toolchains.get(self.name)

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from engine.errors import Unavailable
-from engine.runtimes.base import FunctionSpec, Isolation, RuntimeInfo
-from engine.runtimes.process_host import LAYERS_DIR, ProcessHost, link_layers
+from engine.runtimes.base import FunctionSpec, RuntimeInfo
+from engine.runtimes.process_host import LAYERS_DIR, HostedRuntime, ProcessHost, link_layers
 from engine.runtimes.python_proxy import PythonWorker
 
 SHIM = Path(__file__).resolve().parent / "node_worker" / "shim.cjs"
@@ -48,7 +48,7 @@ def node_version(node: str) -> str:
     return done.stdout.strip()
 
 
-class NodeRuntime:
+class NodeRuntime(HostedRuntime):
     """Runtime protocol for `nodejs` functions, on the shared process host."""
 
     name = "nodejs"
@@ -60,15 +60,6 @@ class NodeRuntime:
     @property
     def version(self) -> str:
         return node_version(self.node) if self.node else ""
-
-    async def start(self) -> None:
-        await self.host.start()
-
-    async def stop(self) -> None:
-        await self.host.stop()
-
-    def isolation(self) -> Isolation:
-        return self.host.isolation()
 
     def info(self) -> RuntimeInfo:
         if not self.node:

@@ -233,20 +233,43 @@ def write_code(
             # Byte-code made here once: the worker's code dir is read-only, so it could never cache its
             # own (the import system rewrites co_filename to where the source is found, e.g. /var/task).
             compileall.compile_dir(str(tmp), quiet=2, workers=1)
-        for root, dirs, names in os.walk(tmp):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o755)
-            for name in names:
-                path = os.path.join(root, name)
-                if not os.path.islink(path):
-                    os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
+        publish_tree(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_tree(tmp: Path, target: Path) -> None:
+    """Make a tree built aside readable by any uid (dirs 0755, files 0644, executables 0755) and rename it
+    into place, so the target is either whole or absent. A concurrent builder that won the rename is fine:
+    the caller removes its own copy."""
+    for root, dirs, names in os.walk(tmp):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+
+
+class HostedRuntime:
+    """A runtime whose workers the shared process host forks (Node.js, Go, Rust): starting, stopping and
+    the isolation are the host's."""
+
+    host: ProcessHost
+
+    async def start(self) -> None:
+        await self.host.start()
+
+    async def stop(self) -> None:
+        await self.host.stop()
+
+    def isolation(self) -> Isolation:
+        return self.host.isolation()
 
 
 LAYERS_DIR = ".layers"

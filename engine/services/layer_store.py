@@ -17,6 +17,7 @@ from data.db import Database
 from data.models import LayerVersion
 from engine.config import Settings
 from engine.runtimes.base import ErrorInfo, InitError, LayerMount
+from engine.runtimes.process_host import publish_tree
 from engine.services.layer_archive import extract_zip
 
 
@@ -78,16 +79,6 @@ def _unpack(root: Path, target: Path, data: bytes) -> None:
         # Byte-code made once here: hard links of these files end up in each function's read-only code
         # directory, where the workers could never write their own.
         compileall.compile_dir(str(tmp), quiet=2, workers=1)
-        for dirpath, dirnames, filenames in os.walk(tmp):
-            for name in dirnames:
-                os.chmod(os.path.join(dirpath, name), 0o755)
-            for name in filenames:
-                path = os.path.join(dirpath, name)
-                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
+        publish_tree(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
