@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentPrincipal, PlatformDep
+from engine.runtimes.docker_executor import detect_docker
 
 router = APIRouter(tags=["system"])
 
@@ -31,6 +33,7 @@ async def ready(platform: PlatformDep) -> JSONResponse:
 
 @router.get("/api/v1/system")
 async def system(platform: PlatformDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    await asyncio.to_thread(detect_docker)  # the engine probe may take seconds: off the loop, then cached
     return platform.system_info()
 
 

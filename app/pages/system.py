@@ -4,12 +4,14 @@ executor with its toolchain version or the reason it is unavailable, and the war
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nicegui import ui
 
 from components.frame import PageContext, console_page
 from components.stats_card import StatsCard
+from engine.runtimes.docker_executor import detect_docker
 
 LEVEL_TONE = {"strong": "positive", "partial": "warning", "degraded": "negative"}
 RUNTIME_TITLES = {
@@ -31,6 +33,7 @@ def _uptime(seconds: float) -> str:
 
 @console_page("/system", "System")
 async def system_page(ctx: PageContext) -> None:
+    await asyncio.to_thread(detect_docker)  # the engine probe may take seconds: off the loop, then cached
     info: dict[str, Any] = ctx.platform.system_info()
     with ui.row().classes("w-full gap-4"):
         version = StatsCard("Version", icon="sell", mark="sys-version")
