@@ -77,9 +77,19 @@ class PostgresServer:
         return name
 
     async def drop_database(self, name: str) -> None:
+        """Drop it, ending its sessions. FORCE may not end a backend of another role (an autovacuum
+        worker happens to be in the database now and then, more often with several test processes):
+        that one finishes within moments, so try again for a while."""
         conn = await self.connect()
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(50):
+                try:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    return
+                except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                    if attempt == 49:
+                        raise
+                    await asyncio.sleep(0.1)
         finally:
             await conn.close()
 
