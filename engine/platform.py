@@ -68,7 +68,7 @@ class Platform:
         )
         self.queue = make_queue(self.db)
         self.runtimes: dict[str, Runtime] = {"python": PythonRuntime(settings)}
-        self.unavailable: dict[str, RuntimeInfo] = {}  # runtimes this node cannot run, and why
+        self.runtime_infos: dict[str, RuntimeInfo] = {}  # every runtime, available here or not (and why)
         self._add_runtime(NodeRuntime(self.runtimes["python"]))  # type: ignore[arg-type]
         self.builds = BuildService(settings, self.db, self.bus, self.audit, find_toolchains())
         for language in ("go", "rust"):
@@ -167,14 +167,15 @@ class Platform:
     def _add_runtime(self, runtime: Runtime) -> None:
         """Register a runtime when it can run here; its info (and why not) is listed either way."""
         info = runtime.info()
+        self.runtime_infos[info.name] = info
         if info.available:
             self.runtimes[info.name] = runtime
-        else:
-            self.unavailable[info.name] = info
 
     def runtime_list(self) -> list[RuntimeInfo]:
         """Every runtime (and executor) in a fixed order, with its availability on this node."""
-        infos = {name: rt.info() for name, rt in self.runtimes.items()} | self.unavailable
+        infos = {name: rt.info() for name, rt in self.runtimes.items()} | {
+            name: info for name, info in self.runtime_infos.items() if name not in self.runtimes
+        }
         infos["docker"] = detect_docker()
         order = ("python", "nodejs", "go", "rust", "wasm", "docker")
         return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else len(order))
