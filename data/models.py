@@ -428,3 +428,266 @@ class Build(SQLModel, table=True):
     created_by: str = ""
     created_at: datetime = _created()
     finished_at: datetime | None = _ts()
+
+
+# --- workflows ------------------------------------------------------------------------------------
+
+
+class Workflow(SQLModel, table=True):
+    """A state machine over functions (DESIGN §6). `definition` is the current (snake_case) definition;
+    every saved change of it is a new row in workflow_versions and bumps `version`."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (Index("ix_workflows_updated_at_id", "updated_at", "id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=64, unique=True, index=True)
+    description: str = ""
+    definition: Any = _json(nullable=False)
+    version: int = 1
+    status: str = Field(default="active", max_length=16)  # active | inactive
+    timeout_sec: int = 3600  # the whole execution's limit (1-86400)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    breakpoints: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = ""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """An immutable snapshot of a workflow's definition; an execution runs the version it started with."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (UniqueConstraint("workflow_id", "version", name="uq_workflow_version"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workflow_id: str = Field(foreign_key="workflows.id", ondelete="CASCADE", index=True, max_length=36)
+    version: int
+    definition: Any = _json(nullable=False)
+    timeout_sec: int = 3600
+    description: str = ""
+    created_by: str = ""
+    created_at: datetime = _created()
+
+
+class WorkflowExecution(SQLModel, table=True):
+    """One run of a workflow version. `definition` is the snapshot it runs (never the current one);
+    a paused execution keeps where and with what input it stopped; `lease_until`/`node_id` say which
+    node drives it (another node or a restart takes over an expired lease)."""
+
+    __tablename__ = "workflow_executions"
+    __table_args__ = (
+        Index("ix_wf_exec_workflow_id", "workflow_id", "id"),
+        Index("ix_wf_exec_status_id", "status", "id"),
+        Index("ix_wf_exec_created_at", "created_at"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workflow_id: str = Field(foreign_key="workflows.id", ondelete="CASCADE", max_length=36)
+    workflow_name: str = Field(default="", max_length=64)
+    version: int = 1
+    name: str = Field(default="", max_length=128)  # optional, from the start request
+    # pending | running | paused | succeeded | failed | cancelled | timeout
+    status: str = Field(default="pending", max_length=16)
+    source: str = Field(default="api", max_length=16)  # api | console | cron | webhook | redrive
+    definition: Any = _json(nullable=False)
+    input: Any = _json()
+    output: Any = _json()
+    error: str = Field(default="", max_length=256)  # error name, e.g. States.TaskFailed
+    cause: str = Field(default="", sa_column=Column(Text, nullable=False))
+    current_state: str = Field(default="", max_length=128)
+    breakpoints: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    paused_at_state: str = Field(default="", max_length=128)
+    paused_input: Any = _json()
+    paused_at: datetime | None = _ts()
+    skip_breakpoint_once: str = Field(default="", max_length=128)  # Continue/Step: this state runs now
+    step_mode: bool = False  # Step: pause again before the next state
+    redrive_of: str = Field(default="", max_length=36)  # the failed execution this one re-runs
+    redrive_count: int = 0
+    node_id: str = Field(default="", max_length=128)
+    lease_until: datetime | None = _ts()
+    timeout_at: datetime | None = _ts()
+    created_by: str = ""
+    created_at: datetime = _created()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class WorkflowStateRun(SQLModel, table=True):
+    """One run of one state in an execution (one row per attempt group; `attempt` counts retries).
+    States inside a Parallel branch or a Map iteration point at the Parallel/Map run by `parent_id`
+    with their `branch`/`item` index, so the trace can be drawn as a tree."""
+
+    __tablename__ = "workflow_state_runs"
+    __table_args__ = (Index("ix_wf_state_runs_execution_seq", "execution_id", "seq"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    execution_id: str = Field(foreign_key="workflow_executions.id", ondelete="CASCADE", max_length=36)
+    parent_id: str = Field(default="", max_length=36)
+    branch: int | None = None
+    item: int | None = None
+    seq: int = 0  # order of creation within the execution
+    state_name: str = Field(max_length=128)
+    state_type: str = Field(max_length=16)
+    # running | retrying | succeeded | failed | caught | cancelled | paused
+    status: str = Field(default="running", max_length=16)
+    attempt: int = 1
+    input: Any = _json()
+    output: Any = _json()
+    error: str = Field(default="", max_length=256)
+    cause: str = Field(default="", sa_column=Column(Text, nullable=False))
+    next_state: str = Field(default="", max_length=128)
+    invocation_id: str = Field(default="", max_length=36)
+    started_at: datetime = _created()
+    finished_at: datetime | None = _ts()
+
+
+# --- operations: quota usage snapshots, retention cleanup runs -----------------------------------
+
+
+class QuotaSnapshot(SQLModel, table=True):
+    """Every quota's usage at one moment (the periodic snapshot job): what the quota page's trend charts
+    read. `usage` is {quota name: {"used", "limit"}}, so a quota added later needs no schema change."""
+
+    __tablename__ = "quota_snapshots"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)  # UUIDv7: time-ordered
+    taken_at: datetime = _created()
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RetentionRun(SQLModel, table=True):
+    """One retention cleanup: when, who (or the schedule), the policy it applied, and the rows it
+    deleted per kind of data."""
+
+    __tablename__ = "retention_runs"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    trigger: str = Field(default="manual", max_length=16)  # manual | scheduled
+    status: str = Field(default="running", max_length=16)  # running | succeeded | failed
+    actor: str = Field(default="", max_length=128)
+    node: str = Field(default="", max_length=128)
+    policy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deleted: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    total_deleted: int = 0
+    duration_ms: float | None = None
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    started_at: datetime = _created()
+    finished_at: datetime | None = _ts()
+
+
+# --- webhooks -------------------------------------------------------------------------------------
+
+
+class Webhook(SQLModel, table=True):
+    """A public endpoint, /webhook/{key}, that starts its target (a function, or another registered kind)
+    with the HTTP request as the event: sync (the result is the response) or async (202). The signing
+    secret is a Fernet token (engine/secrets.py); retry_* None means the target's own policy."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("target_kind", "target_id", name="uq_webhooks_target"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    key: str = Field(max_length=64, unique=True)  # the unguessable path segment
+    target_kind: str = Field(default="function", max_length=16)  # function | workflow ...
+    target_id: str = Field(max_length=36)  # no FK: the target may live in any table
+    target_name: str = Field(default="", max_length=128)
+    enabled: bool = False
+    mode: str = Field(default="sync", max_length=8)  # sync | async
+    signature_scheme: str = Field(default="none", max_length=16)  # none | github | timestamp
+    secret: str = Field(default="", sa_column=Column(Text, nullable=False))  # Fernet token, "" = none
+    secret_rotated_at: datetime | None = _ts()
+    tolerance_sec: int = 300  # timestamp scheme: how old (or early) a signed request may be
+    allowed_ips: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # CIDRs
+    rate_limit_per_min: int = 0  # 0: unlimited
+    retry_attempts: int | None = None  # async deliveries: total attempts
+    retry_backoff_ms: int | None = None
+    retry_backoff_max_ms: int | None = None
+    created_by: str = ""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WebhookCall(SQLModel, table=True):
+    """One request to a webhook and what it was answered, accepted or not (and why not). Secret-bearing
+    headers are redacted and bodies capped (`*_truncated`); written through the batcher."""
+
+    __tablename__ = "webhook_calls"
+    __table_args__ = (
+        Index("ix_webhook_calls_webhook_id_id", "webhook_id", "id"),
+        Index("ix_webhook_calls_webhook_outcome_id", "webhook_id", "outcome", "id"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    webhook_id: str = Field(max_length=36)  # no FK: the history outlives its webhook
+    method: str = Field(default="POST", max_length=16)
+    path: str = Field(default="/", max_length=512)  # below /webhook/{key}
+    query: Any = _json()
+    source_ip: str = Field(default="", max_length=64)
+    headers: Any = _json()
+    request_body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    request_encoding: str = Field(default="text", max_length=8)  # text | base64
+    request_size: int = 0
+    request_truncated: bool = False
+    status: int = 0  # the HTTP status answered
+    outcome: str = Field(default="accepted", max_length=16)  # accepted | rejected | failed
+    reason: str = Field(default="", max_length=32)  # why rejected or failed (a code)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    mode: str = Field(default="sync", max_length=8)
+    invocation_id: str | None = Field(default=None, max_length=36)
+    latency_ms: float = 0.0
+    response_headers: Any = _json()
+    response_body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    response_encoding: str = Field(default="text", max_length=8)  # text | base64
+    response_size: int = 0
+    response_truncated: bool = False
+    node: str = Field(default="", max_length=64)
+    created_at: datetime = _created()
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+
+class Schedule(SQLModel, table=True):
+    """A cron schedule: runs a target (a function, a workflow ...) with a payload at every tick of its
+    expression in its timezone. The table is the scheduler's source of truth (engine/scheduler.py)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("ix_schedules_target", "target_type", "target_id", "id"),
+        Index("ix_schedules_paused_id", "paused", "id"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=64, unique=True)
+    description: str = ""
+    target_type: str = Field(max_length=16)  # function | workflow (a registered kind)
+    target_id: str = Field(max_length=64)
+    target_name: str = Field(default="", max_length=128)  # for display; the id is what runs
+    payload: Any = _json()
+    cron: str = Field(max_length=128)
+    timezone: str = Field(default="UTC", max_length=64)
+    misfire_policy: str = Field(default="skip", max_length=16)  # skip | run_once
+    paused: bool = False
+    # Every tick at or before this instant is settled (run, skipped, or before the schedule existed or
+    # was last resumed/changed): what a restart compares with the clock to find missed ticks.
+    settled_until: datetime = _created()
+    last_run_at: datetime | None = _ts()  # the tick of the last run (or skip)
+    last_run_id: str | None = Field(default=None, max_length=36)  # the schedule_runs row
+    created_by: str = ""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ScheduleRun(SQLModel, table=True):
+    """One tick of a schedule, claimed before it runs: the unique (schedule_id, scheduled_at) is what
+    makes a tick run at most once, across restarts and across nodes."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "scheduled_at", name="uq_schedule_runs_tick"),
+        Index("ix_schedule_runs_schedule_id_id", "schedule_id", "id"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    schedule_id: str = Field(foreign_key="schedules.id", ondelete="CASCADE", max_length=36)
+    scheduled_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the tick
+    kind: str = Field(default="cron", max_length=16)  # cron | catch_up | manual | skipped
+    status: str = Field(default="claimed", max_length=16)  # claimed | started | failed | skipped
+    target_type: str = Field(max_length=16)
+    target_id: str = Field(max_length=64)
+    run_id: str | None = Field(default=None, max_length=36)  # the invocation (or execution) started
+    missed: int = 0  # ticks this catch-up or skip stands for
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    node: str = Field(default="", max_length=64)
+    started_at: datetime = _created()
