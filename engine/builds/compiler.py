@@ -1,6 +1,8 @@
 """One compile: the function's sources laid out in a fresh directory, the toolchain run in the build jail
 (launcher.py) with a deadline, rlimits and a clean environment, its output streamed line by line, the
-first error picked out, and the program put in the artifact cache."""
+first error picked out, and the program put in the artifact cache. A Rust function with a Cargo.toml is
+built by `cargo build --offline` instead of rustc, with its layers' vendored crates mounted read-only
+into the workspace (engine/builds/crates.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,19 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.builds import crates
 from engine.builds.cache import ArtifactCache
 from engine.builds.diagnostics import first_error
 from engine.builds.runner import Ran, run_in_jail
 from engine.builds.sources import write_sources
-from engine.builds.toolchains import BUILD, SOURCES, Toolchain
+from engine.builds.toolchains import BUILD, CARGO_MISSING, SOURCES, Toolchain
 from engine.config import Settings
+from engine.errors import Invalid
 from engine.sandbox import zygote_python
 
 BUILD_TIMEOUT_SEC = 120.0
@@ -84,20 +88,31 @@ class Compiler:
         files: Mapping[str, str],
         key: str,
         on_line: Callable[[str], None],
+        trees: Sequence[Path] = (),
     ) -> Compiled:
-        """Build `files` into the cache under `key`. Raises Invalid for files that can never build."""
+        """Build `files` into the cache under `key`; `trees` are the unpacked layers (in mount order)
+        whose vendored crates a cargo build may use. Raises Invalid for files that can never build."""
         log = LogLines(LOG_CAP_BYTES, on_line)
-        work = await asyncio.to_thread(self._prepare, toolchain, handler, dict(files))
+        cargo = toolchain.language == "rust" and crates.uses_cargo(files)
+        if cargo and not toolchain.cargo:
+            raise Invalid("files", f"{CARGO_MISSING}: a Rust function with a Cargo.toml cannot build here")
+        vendored = crates.vendored(trees) if cargo else []
+        work = await asyncio.to_thread(self._prepare, toolchain, handler, dict(files), vendored)
         try:
-            shown = [os.path.basename(toolchain.program), *toolchain.command()[1:]]
+            argv = toolchain.cargo_command() if cargo else toolchain.command()
+            shown = [os.path.basename(argv[0]), *argv[1:]]
             log.add("$ " + " ".join(shown).replace(BUILD, "/build"), always=True)
-            config = self._config(toolchain, work)
+            if cargo:
+                names = ", ".join(name for name, _ in vendored) or "none"
+                log.add(f"vendored crates from the function's layers: {names}", always=True)
+            config = self._config(toolchain, work, cargo, vendored)
             ran = await run_in_jail(self.python, config, log.add, timeout=self.timeout_sec)
-            built = work / "out" / "handler"
+            built = work / ("target/release/handler" if cargo else "out/handler")
             ok = ran.returncode == 0 and built.is_file()
             if ok:
                 await asyncio.to_thread(self.cache.store, built, toolchain.language, key)
-                log.add(f"build succeeded in {ran.seconds:.2f} s ({toolchain.version})", always=True)
+                used = f"{toolchain.version}, {toolchain.cargo_version}" if cargo else toolchain.version
+                log.add(f"build succeeded in {ran.seconds:.2f} s ({used})", always=True)
                 error = ""
             else:
                 error = self._why(toolchain, ran, log.lines)
@@ -118,7 +133,9 @@ class Compiler:
         last = next((line for line in reversed(lines[1:]) if line.strip()), "")
         return last or f"the compiler exited with status {code}"
 
-    def _prepare(self, toolchain: Toolchain, handler: str, files: dict[str, str]) -> Path:
+    def _prepare(
+        self, toolchain: Toolchain, handler: str, files: dict[str, str], vendored: list[tuple[str, Path]]
+    ) -> Path:
         for path in (self.work_root, self.cache_dir, self.jail_root):
             path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_root, 0o700)
@@ -128,6 +145,8 @@ class Compiler:
             (work / "src").mkdir(mode=0o755)
             (work / "out").mkdir(mode=0o755)
             write_sources(toolchain, handler, files, work / "src")
+            if toolchain.language == "rust" and crates.uses_cargo(files):
+                crates.write_workspace(work, files, (name for name, _ in vendored))
             if self.uid is not None:  # the build uid owns its workspace and the compiler cache
                 os.chown(self.cache_dir, self.uid, self.uid)
                 for root, dirs, names in os.walk(work):
@@ -138,16 +157,20 @@ class Compiler:
             raise
         return work
 
-    def _config(self, toolchain: Toolchain, work: Path) -> dict[str, Any]:
+    def _config(
+        self, toolchain: Toolchain, work: Path, cargo: bool, vendored: list[tuple[str, Path]]
+    ) -> dict[str, Any]:
         return {
             "root": str(self.jail_root),
             "build": str(work),
             "cache": str(self.cache_dir),
             "toolchain": toolchain.home,
             "uid": self.uid,
-            "argv": toolchain.command(),
-            "env": toolchain.environment(),
+            "argv": toolchain.cargo_command() if cargo else toolchain.command(),
+            "env": toolchain.cargo_environment() if cargo else toolchain.environment(),
             "cwd": SOURCES,
+            # read-only into the workspace: layer directories stay the layer store's
+            "binds": [[str(path), f"{crates.VENDOR}/{name}"] for name, path in vendored],
             "limits": {
                 "memory_mb": BUILD_MEMORY_MB,
                 "cpu_sec": int(self.timeout_sec) + 1,

@@ -1,5 +1,6 @@
 """Reading a compiler's output: the first error as "file:line:col: message" (what a failed deploy says
-and the console highlights), and where such a message points. Pure."""
+and the console highlights), and where such a message points. Pure. cargo's own errors (a crate no
+layer vendors) read like rustc's; a place inside a vendored crate is shown as vendor/<crate>/..."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from engine.builds.sources import generated_files
 _GO_ERROR = re.compile(r"^(?:\./)?(?P<file>[\w./+-]+\.go):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.+)$")
 _RUST_ERROR = re.compile(r"^error(?:\[(?P<code>E\d+)\])?: (?P<msg>.+)$")
 _RUST_AT = re.compile(r"^\s*--> (?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+)$")
+_MISSING_CRATE = "no matching package named"
+_IN_JAIL = "/build/"  # where the jail shows a build's directory (engine/builds/launcher.py)
 _LOCATION = re.compile(r"^(?P<file>[\w./+-]+\.(?:go|rs)):(?P<line>\d+)")
 HINTS = {
     "go": "func Handler(ctx context.Context, event json.RawMessage) (any, error)",
@@ -44,7 +47,9 @@ def _first_rust(lines: Sequence[str]) -> str:
         for follow in lines[i + 1 : i + 4]:
             at = _RUST_AT.match(follow)
             if at:
-                return f"{at['file']}:{at['line']}:{at['col']}: {message}"
+                return f"{at['file'].removeprefix(_IN_JAIL)}:{at['line']}:{at['col']}: {message}"
+        if message.startswith(_MISSING_CRATE):
+            message += " (no layer of the function vendors it: attach one whose vendor/ holds the crate)"
         return message
     return ""
 

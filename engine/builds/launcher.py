@@ -9,13 +9,16 @@ directory and the build's directory at /build (and its cache at /cache), read-on
 rlimits, the build uid (when root), no_new_privs and the workers' seccomp filter. No network.
 
 Config: {root, build, cache, toolchain, uid, argv, env, limits{memory_mb, cpu_sec, fsize_mb, nofile,
-nproc}}; "{build}" and "{cache}" in argv/env stand for wherever those directories are visible. Exit status:
+nproc}, binds}; "{build}" and "{cache}" in argv/env stand for wherever those directories are visible.
+`binds` ([host directory, path under the build's directory]) are mounted read-only there (a cargo build's
+vendored crates; copied instead when there is no jail). Exit status:
 the compiler's, 128+N when it died of signal N, 125 when the jail could not be set up."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 from typing import Any
@@ -82,6 +85,9 @@ def init(cfg: dict[str, Any], isolated: bool, bpf: bytes | None) -> int:
         jail.mount(None, "/", None, jail.MS_REC | jail.MS_PRIVATE)
         build_root(cfg)
         places = {"{build}": "/build", "{cache}": "/cache"}
+    else:
+        for source, inside in cfg.get("binds", ()):
+            shutil.copytree(source, os.path.join(cfg["build"], inside), dirs_exist_ok=True)
     argv = [fill(a, places) for a in cfg["argv"]]
     env = {k: fill(v, places) for k, v in cfg["env"].items()}
     cwd = fill(cfg.get("cwd", "{build}/src"), places)
@@ -139,6 +145,8 @@ def build_root(cfg: dict[str, Any]) -> None:
         os.makedirs(r + toolchain, 0o755, exist_ok=True)  # parents 0755: reachable by the build uid
         jail.bind(toolchain, r + toolchain)
     jail.bind(cfg["build"], f"{r}/build", readonly=False)
+    for source, inside in cfg.get("binds", ()):
+        jail.bind(source, f"{r}/build/{inside}")
     jail.bind(cfg["cache"], f"{r}/cache", readonly=False)
     jail.mount(None, r, None, jail.MS_REMOUNT | jail.MS_RDONLY | jail.MS_NOSUID | jail.MS_NODEV)
 

@@ -5,13 +5,16 @@ check, and one compile per artifact however many ask for it at once (singlefligh
 Two callers: FunctionService builds new code before committing it (`build_for_deploy`: a failed build
 refuses the change with BuildFailed, a 422 naming the compiler's message and line), and the native
 runtime asks for an artifact when it starts a worker (`artifact`: built on demand when this node's cache
-lacks it, e.g. on another node or after a toolchain upgrade)."""
+lacks it, e.g. on another node or after a toolchain upgrade). A third: changing the layers of a Rust
+function with a Cargo.toml (engine/services/layer_attach.py) builds it with them first: its crates come
+from them. The layers of a build are the spec's, the caller's, or else the function's attached ones;
+their trees come from the layer store (`layer_source`, set by the platform)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +26,19 @@ from data.db import Database
 from data.models import Build
 from data.repos.pagination import Page, paginate
 from data.types import utcnow
+from engine.builds import crates
 from engine.builds.cache import ArtifactCache
 from engine.builds.compiler import BUILD_TIMEOUT_SEC, Compiled, Compiler
 from engine.builds.sources import cache_key, check, files_hash
-from engine.builds.toolchains import Toolchain
+from engine.builds.toolchains import CARGO_MISSING, Toolchain
 from engine.bus import LocalBus
 from engine.config import Settings
 from engine.errors import Invalid, NimbusError, NotFound, Unavailable
 from engine.events import BuildFinished, BuildLog, BuildStarted
 from engine.principal import SYSTEM, Principal
-from engine.runtimes.base import ErrorInfo, FunctionSpec, InitError
+from engine.runtimes.base import ErrorInfo, FunctionSpec, InitError, LayerMount
 from engine.services.audit import AuditService
+from engine.services.layer_attach import attached_mounts
 
 MAX_PARALLEL = 2  # compiles at once on this node (the box has 2 cores)
 INIT_LOG_TAIL = 8192  # of a failed build's log, shown as the logs of the invocation that needed it
@@ -63,6 +68,7 @@ class BuildRequest:
     runtime: str
     handler: str
     files: Mapping[str, str] = field(repr=False)
+    layers: tuple[LayerMount, ...] = ()  # in mount order; a Rust build's key has their content hashes
 
 
 class BuildService:
@@ -85,6 +91,7 @@ class BuildService:
         self.compiler = Compiler(settings, self.cache, timeout_sec=timeout_sec)
         self._slots = asyncio.Semaphore(max_parallel)
         self._flights: dict[str, asyncio.Future[Compiled]] = {}
+        self.layer_source: Callable[[LayerMount], Awaitable[Path]] | None = None  # the layer store's
 
     # --- what other services call ----------------------------------------------------------------------
 
@@ -102,12 +109,17 @@ class BuildService:
         runtime: str,
         handler: str,
         files: Mapping[str, str],
+        layers: Sequence[LayerMount] | None = None,
     ) -> Build | None:
         """Compile code about to be saved; raises BuildFailed (nothing may be saved) when it does not
-        build. None for runtimes that are not compiled on this node."""
+        build. None for runtimes that are not compiled on this node. `layers` None: the function's
+        attached layers (none for a function not yet created)."""
         if not self.builds(runtime):
             return None
-        build = await self.build(principal, BuildRequest(function_id, function_name, runtime, handler, files))
+        if layers is None:
+            layers = await attached_mounts(self._db, function_id) if self.uses_layers(runtime, files) else ()
+        request = BuildRequest(function_id, function_name, runtime, handler, files, tuple(layers))
+        build = await self.build(principal, request)
         if build.status != "succeeded":
             raise BuildFailed(build)
         return build
@@ -117,10 +129,12 @@ class BuildService:
         does not build."""
         toolchain = self._toolchain(spec.runtime)
         try:
-            key = cache_key(toolchain, spec.handler, spec.files)
+            key = self._key(toolchain, spec.handler, spec.files, spec.layers)
             if self.cache.has(spec.runtime, key):
                 return self.cache.path(spec.runtime, key)
-            request = BuildRequest(spec.function_id, spec.name, spec.runtime, spec.handler, spec.files)
+            request = BuildRequest(
+                spec.function_id, spec.name, spec.runtime, spec.handler, spec.files, spec.layers
+            )
             build = await self.build(SYSTEM, request)
         except Invalid as exc:
             raise InitError(ErrorInfo("BuildFailed", exc.message)) from None
@@ -133,7 +147,11 @@ class BuildService:
         """Compile `request` unless its artifact is cached; record the Build either way."""
         toolchain = self._toolchain(request.runtime)
         check(request.runtime, request.handler, request.files)
-        key = cache_key(toolchain, request.handler, request.files)
+        if request.runtime == "rust" and crates.uses_cargo(request.files) and not toolchain.cargo:
+            raise Invalid(
+                "files", f"{CARGO_MISSING}: a Rust function with a Cargo.toml (crates) cannot build here"
+            )
+        key = self._key(toolchain, request.handler, request.files, request.layers)
         row = Build(
             function_id=request.function_id,
             function_name=request.function_name,
@@ -185,6 +203,31 @@ class BuildService:
 
     # --- helpers ---------------------------------------------------------------------------------------
 
+    def uses_layers(self, runtime: str, files: Mapping[str, str]) -> bool:
+        """Whether the function's layers are part of its build (a Rust function with a Cargo.toml: its
+        crates come from them), so that changing them must build it again."""
+        return self.builds(runtime) and runtime == "rust" and crates.uses_cargo(files)
+
+    @staticmethod
+    def _key(
+        toolchain: Toolchain, handler: str, files: Mapping[str, str], layers: Sequence[LayerMount]
+    ) -> str:
+        return cache_key(toolchain, handler, files, [layer.content_hash for layer in layers])
+
+    async def _trees(self, request: BuildRequest) -> list[Path]:
+        """The unpacked trees of a cargo build's layers; Invalid on `layers` when one is unavailable."""
+        if request.runtime != "rust" or not request.layers or not crates.uses_cargo(request.files):
+            return []
+        if self.layer_source is None:
+            raise Invalid("layers", "layers are not available to builds on this node")
+        trees = []
+        for mount in request.layers:
+            try:
+                trees.append(await self.layer_source(mount))
+            except InitError as exc:
+                raise Invalid("layers", exc.info.message) from None
+        return trees
+
     def _toolchain(self, runtime: str) -> Toolchain:
         toolchain = self.toolchains.get(runtime)
         if toolchain is None:
@@ -216,8 +259,11 @@ class BuildService:
             )
 
         try:
+            trees = await self._trees(request)
             async with self._slots:
-                compiled = await self.compiler.compile(toolchain, request.handler, request.files, key, line)
+                compiled = await self.compiler.compile(
+                    toolchain, request.handler, request.files, key, line, trees
+                )
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody may be waiting

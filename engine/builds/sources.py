@@ -6,7 +6,10 @@ Go: the user's files are `package main` with `func Handler(ctx context.Context, 
 nimbus_main.go (the fixed wrapper) and nimbus_handler.go (binds the handler).
 Rust: every top-level `name.rs` (and `name/mod.rs`) becomes `mod name;` of a generated crate root,
 nimbus_main.rs, which binds the handler (`lib::handler` by default; handler "util.run" means
-`util::run`) and carries the fixed wrapper (Context, the protocol, `crate::json`)."""
+`util::run`) and carries the fixed wrapper (Context, the protocol, `crate::json`). A Rust function with a
+Cargo.toml is built by cargo over the crates its layers vendor (engine/builds/crates.py); the layers'
+content hashes are part of such an artifact's key, so changing them rebuilds it. (A std-only build never
+sees the layers, so its key leaves them out: attaching a data layer rebuilds nothing.)"""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine.builds import crates
 from engine.builds.toolchains import Toolchain
 from engine.errors import Invalid
 
@@ -64,9 +68,15 @@ def files_hash(files: Mapping[str, str]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def cache_key(toolchain: Toolchain, handler: str, files: Mapping[str, str]) -> str:
-    """The artifact's identity: the code, the handler, the toolchain's exact version and the wrapper."""
+def cache_key(
+    toolchain: Toolchain, handler: str, files: Mapping[str, str], layers: Sequence[str] = ()
+) -> str:
+    """The artifact's identity: the code, the handler, the toolchain's exact version and the wrapper; for
+    a cargo build (Rust with a Cargo.toml) also cargo's version, Nimbus's manifest and configuration, and
+    the content hashes of the attached layers in mount order (the vendored crates)."""
     parts = [FORMAT, toolchain.language, toolchain.version, toolchain.wrapper, handler, files_hash(files)]
+    if toolchain.language == "rust" and crates.uses_cargo(files):
+        parts += [toolchain.cargo_version, crates.PACKAGE + crates.CONFIG, list(layers)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -122,6 +132,8 @@ def check(runtime: str, handler: str, files: Mapping[str, str]) -> None:
         if path.split("::")[0] not in modules:
             module = path.split("::")[0]
             raise Invalid("handler", f"handler {handler!r}: there is no {module}.rs holding it")
+        if crates.uses_cargo(files):
+            crates.check(files)
 
 
 def write_sources(toolchain: Toolchain, handler: str, files: Mapping[str, str], dest: Path) -> None:
@@ -129,6 +141,8 @@ def write_sources(toolchain: Toolchain, handler: str, files: Mapping[str, str], 
     check(toolchain.language, handler, files)
     root = dest.resolve()
     for rel, text in files.items():
+        if toolchain.language == "rust" and rel in crates.IGNORED:
+            continue
         path = (root / rel).resolve()
         if not str(path).startswith(str(root) + os.sep) or "\0" in rel:
             raise Invalid("files", f"file path {rel!r} leaves the function's directory")

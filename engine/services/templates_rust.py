@@ -1,7 +1,14 @@
 """Rust templates for the gallery (engine/services/templates.py): `pub fn handler(event: &str, ctx:
 &Context) -> Result<String, String>` in lib.rs, std only. Nimbus generates the crate root around it
 (engine/builds/wrappers/nimbus_main.rs), which also brings `crate::Context` and `crate::json` (parse
-the event, build the JSON answer)."""
+the event, build the JSON answer).
+
+Crates (builds never reach crates.io): on a machine with registry access run `cargo vendor` in a project
+that depends on them, zip its `vendor/` folder (the zip holds vendor/<crate>/...), upload the zip as a
+layer for rust, attach the layer to the function, then add a `Cargo.toml` to the function's files whose
+`[dependencies]` name the crates. Nimbus writes the rest of the manifest and builds with
+`cargo build --release --offline` over the attached layers' vendored crates (engine/builds/crates.py).
+The hello-world template's code says the same."""
 
 from __future__ import annotations
 
@@ -21,6 +28,10 @@ use crate::Context;
 
 /// Greets the name in the event: the smallest complete function. The event arrives as JSON text and
 /// the answer leaves as JSON text; `crate::json` (from Nimbus's wrapper) reads and writes it.
+///
+/// Crates: std only, unless a layer vendors them. Run `cargo vendor` where crates.io is reachable, zip
+/// the vendor/ folder, upload it as a layer for rust, attach it to this function, then add a Cargo.toml
+/// whose [dependencies] name the crates (Nimbus writes the rest and builds with cargo --offline).
 pub fn handler(event: &str, ctx: &Context) -> Result<String, String> {
     let event = json::parse(event)?;
     let name = event.get("name").and_then(Json::as_str).unwrap_or("World");
