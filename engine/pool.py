@@ -58,8 +58,11 @@ class WorkerPool:
     def __init__(self, settings: Settings, runtimes: dict[str, Runtime]) -> None:
         self.settings = settings
         self.runtimes = runtimes
+        # Runtimes for FunctionSpec.executor other than "process" (the platform adds "docker").
+        self.executors: dict[str, Runtime] = {}
         self._pools: dict[str, _Pool] = {}
         self._global = asyncio.Semaphore(settings.max_concurrency)
+        self._global_limit = settings.max_concurrency
         self._per_function: dict[str, tuple[int, asyncio.Semaphore]] = {}
         self._waiting = 0
         self._generation: dict[str, int] = {}  # function id -> bumped by retire()
@@ -72,7 +75,7 @@ class WorkerPool:
 
     async def start(self) -> None:
         self._stopping = False
-        for runtime in self.runtimes.values():
+        for runtime in [*self.runtimes.values(), *self.executors.values()]:
             await runtime.start()
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_loop(), name="worker-pool-reaper")
@@ -88,7 +91,7 @@ class WorkerPool:
         for pool in self._pools.values():
             pool.idle.clear()
         await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
-        for runtime in self.runtimes.values():
+        for runtime in [*self.runtimes.values(), *self.executors.values()]:
             await runtime.stop()
 
     # -- invocation -----------------------------------------------------------------------------------------
@@ -149,6 +152,16 @@ class WorkerPool:
         finally:
             self._waiting -= 1
 
+    def set_max_concurrency(self, limit: int) -> None:
+        """Change the platform-wide cap live (the max_concurrency setting): new callers take slots of a
+        semaphore of the new size; invocations already running release into the old one."""
+        if limit != self._global_limit:
+            self._global, self._global_limit = asyncio.Semaphore(limit), limit
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._global_limit
+
     def _function_cap(self, spec: FunctionSpec) -> asyncio.Semaphore | None:
         if spec.max_concurrency <= 0:
             return None
@@ -162,6 +175,11 @@ class WorkerPool:
     # -- workers --------------------------------------------------------------------------------------------
 
     def _runtime(self, spec: FunctionSpec) -> Runtime:
+        if spec.executor not in ("", "process"):
+            executor = self.executors.get(spec.executor)
+            if executor is None:
+                raise Unavailable(f"executor {spec.executor!r} is not available on this node")
+            return executor
         runtime = self.runtimes.get(spec.runtime)
         if runtime is None:
             raise Unavailable(f"runtime {spec.runtime!r} is not available on this node")

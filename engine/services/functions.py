@@ -3,9 +3,10 @@ audits (in the same transaction), then tells the bus and the pool after commit."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -23,7 +24,8 @@ from engine.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, To
 from engine.events import FunctionChanged
 from engine.principal import Principal
 from engine.runtimes.base import FunctionSpec
-from engine.runtimes.docker_executor import detect_docker
+from engine.runtimes.docker_executor import RUNTIMES as DOCKER_RUNTIMES
+from engine.runtimes.docker_executor import detect_docker, image_problem
 from engine.secrets import SecretBox
 from engine.services.audit import AuditService
 from engine.services.code_check import check_syntax, describe
@@ -90,8 +92,10 @@ class FunctionService:
         available_runtimes: Callable[[], set[str]],
         max_code_bytes: Callable[[], int],
         on_retire: Callable[[str], Any] | None = None,
+        defaults: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._db = db
+        self._defaults = defaults  # the platform's default_memory / default_timeout settings, read on create
         self._bus = bus
         self._audit = audit
         self._secrets = secrets
@@ -101,6 +105,9 @@ class FunctionService:
         # Compiles go/rust code before it is saved (engine/builds, set by the platform): a failed build
         # raises BuildFailed (422, the compiler's message with its line), so the old code keeps serving.
         self.builder: BuildService | None = None
+        # Quotas (engine/services/quotas.py, set by the platform): refuses a new function over the
+        # functions, memory or code-storage limit, inside the create's transaction.
+        self.quota_check: Callable[[AsyncSession, Function], Awaitable[None]] | None = None
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -205,6 +212,8 @@ class FunctionService:
             network=fn.network,
             max_concurrency=fn.max_concurrency,
             min_warm=fn.min_warm,
+            executor=fn.executor,
+            image=fn.image,
             layers=await attached_mounts(self._db, fn.id, version),  # one query; none if published without
         )
 
@@ -214,7 +223,7 @@ class FunctionService:
         self._require_writer(principal)
         if data.runtime not in self._available():
             raise Invalid("runtime", f"runtime {data.runtime!r} is not available on this node yet")
-        self._check_executor(data.executor, data.image)
+        await self._check_executor(data.executor, data.image, data.runtime)
         handler = data.handler or default_handler(data.runtime)
         self._check_binary(data.runtime, data.code, data.binary)
         files = assemble_files(data.runtime, handler, data.code, data.files, data.binary)
@@ -223,6 +232,9 @@ class FunctionService:
         fields = data.model_dump(
             exclude_unset=True, exclude={"code", "files", "binary", "secrets", "handler"}
         )
+        for field, value in (self._defaults() if self._defaults else {}).items():
+            if fields.get(field) is None:
+                fields[field] = value
         fn = Function(**fields, handler=handler, files=files, created_by=principal.actor)
         fn.code = files.get(entry_file(data.runtime, handler, files), "")
         fn.code_hash = code_hash(files)
@@ -233,6 +245,8 @@ class FunctionService:
             async with self._db.transaction() as session:
                 if await self._find(session, data.name) is not None:
                     raise Conflict(f"a function named {data.name!r} already exists", field="name")
+                if self.quota_check is not None:
+                    await self.quota_check(session, fn)
                 session.add(fn)
                 await session.flush()
                 self._audit.record(
@@ -271,7 +285,9 @@ class FunctionService:
                 fn.code_hash = code_hash(new_files)
                 fn.last_deployed_at = utcnow()
             if "executor" in changes or "image" in changes:
-                self._check_executor(changes.get("executor", fn.executor), changes.get("image", fn.image))
+                await self._check_executor(
+                    changes.get("executor", fn.executor), changes.get("image", fn.image), fn.runtime
+                )
             if "secrets" in changes:
                 fn.secrets = self._secrets.encrypt(changes.pop("secrets") or {})
             for key, value in changes.items():
@@ -479,15 +495,21 @@ class FunctionService:
         if size > limit:
             raise TooLarge(f"code is {size} bytes; the limit is {limit} bytes", field="code")
 
-    def _check_executor(self, executor: str | None, image: str | None) -> None:
-        """`process` (the default) always works; `docker` needs an image and an engine this node reaches."""
+    async def _check_executor(self, executor: str | None, image: str | None, runtime: str) -> None:
+        """`process` (the default) always works; `docker` needs an image, an engine this node reaches, a
+        runtime it runs and the image on that engine (Nimbus does not pull). Engine calls run off the loop."""
         if executor != "docker":
             return
         if not image:
             raise Invalid("image", "the Docker executor needs an image, e.g. python:3.11-slim")
-        info = detect_docker()
+        info = await asyncio.to_thread(detect_docker)
         if not info.available:
             raise Invalid("executor", f"the Docker executor is unavailable on this node: {info.detail}")
+        if runtime not in DOCKER_RUNTIMES:
+            raise Invalid("executor", f"the Docker executor runs python functions, not {runtime}")
+        problem = await asyncio.to_thread(image_problem, image)
+        if problem:
+            raise Invalid("image", problem)
 
     def _check_syntax(self, runtime: str, files: dict[str, str]) -> None:
         problems = check_syntax(runtime, files)
