@@ -1,5 +1,6 @@
-"""A function's Configuration tab: handler, description, tags, limits and retries, environment variables
-(saved together as one update) and its secrets (set and removed one at a time, values never shown)."""
+"""A function's Configuration tab: handler, description, tags, limits and retries, the executor (a sandboxed
+process, or for python functions a container of an image when this node reaches a Docker engine), environment
+variables (saved together as one update) and its secrets (set and removed one at a time, never shown)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from components.feedback import Failed, attempt
 from components.form_errors import LABELS, clear_errors, show_error, whole
 from components.layer_panel import LayerPanel
 from components.secrets_editor import SecretsEditor
-from engine.runtimes.docker_executor import detect_docker
+from engine.runtimes.base import RuntimeInfo
+from engine.runtimes.docker_executor import RUNTIMES as DOCKER_RUNTIMES
 from engine.services.function_schemas import FunctionUpdate
+
+EXECUTORS = {"process": "Sandboxed process", "docker": "Docker container"}
 
 
 class ConfigPanel:
@@ -51,12 +55,7 @@ class ConfigPanel:
                     value = getattr(fn, field)
                     self.fields[field] = ui.number(LABELS[field], value=value, precision=0).mark(marker)
             self.network = ui.switch("Network access", value=fn.network).mark("cfg-network")
-            with ui.row().classes("items-center gap-2 text-sm"):
-                ui.label("Executor:").classes("text-gray-500")
-                executor = "sandboxed process" if fn.executor == "process" else fn.executor
-                ui.label(executor).mark("cfg-executor")
-                # Filled by load_executors(): probing the engine may take a moment, off the event loop.
-                self.docker_note = ui.label("").classes("text-gray-500").mark("cfg-docker")
+            self._executor_fields(fn.executor, fn.image, fn.runtime)
             ui.label("Environment variables").classes("text-lg font-semibold mt-2")
             self.env_box = ui.column().classes("w-full gap-1").mark("cfg-env")
             for key, value in sorted(fn.env_vars.items()):
@@ -79,6 +78,55 @@ class ConfigPanel:
                 removal_note="Running code stops seeing it after this change.",
             )
         self.layers = LayerPanel(page)  # filled by `await self.layers.load()`
+
+    def _executor_fields(self, executor: str, image: str, runtime: str) -> None:
+        """The executor select (Docker only offered for the runtimes it runs, and disabled until the engine
+        is known to answer) and the image input, shown while Docker is chosen."""
+        self.docker: RuntimeInfo | None = None  # set by load_executors()
+        docker = runtime in DOCKER_RUNTIMES or executor == "docker"
+        offered = EXECUTORS if docker else {"process": EXECUTORS["process"]}
+        with ui.row().classes("w-full items-start gap-4"):
+            self.executor = ui.select(
+                dict(offered), value=executor, label=LABELS["executor"], on_change=self._executor_changed
+            )
+            # Its error is set by the change handler: NiceGUI's validation after a change would clear it.
+            self.executor.without_auto_validation().classes("min-w-[220px]").mark("cfg-executor")
+            self.fields["executor"] = self.executor
+            self.fields["image"] = (
+                ui.input(LABELS["image"], value=image, placeholder="python:3.11-slim")
+                .classes("flex-1")
+                .mark("cfg-image")
+            )
+            self.fields["image"].set_visibility(executor == "docker")
+        # Filled by load_executors(): probing the engine may take a moment, off the event loop.
+        self.docker_note = ui.label("").classes("text-gray-500 text-sm").mark("cfg-docker")
+        self._offer_docker(False)
+
+    def _offer_docker(self, enabled: bool) -> None:
+        """Let the Docker option be picked, or grey it out (Quasar's per-option disable)."""
+        index = list(self.executor.options).index("docker") if "docker" in self.executor.options else -1
+        rule = None if enabled or index < 0 else f"(option) => option.value === {index}"
+        self.executor.props.set_optional(":option-disable", rule)
+
+    def _docker_refusal(self) -> str | None:
+        """Why Docker cannot be chosen now (None when it can)."""
+        if self.page.fn.runtime not in DOCKER_RUNTIMES:
+            return f"the Docker executor runs python functions, not {self.page.fn.runtime}"
+        if self.docker is None:
+            return "the Docker engine is still being checked"
+        if not self.docker.available:
+            return f"the Docker executor is unavailable on this node: {self.docker.detail}"
+        return None
+
+    def _executor_changed(self, e: Any) -> None:
+        self.executor.error = None
+        if e.value == "docker" and self.page.fn.executor != "docker":
+            refusal = self._docker_refusal()
+            if refusal is not None:  # the option is disabled in the browser; refuse a value sent anyway
+                self.executor.set_value("process")
+                self.executor.error = refusal
+                return
+        self.fields["image"].set_visibility(e.value == "docker")
 
     def _env_row(self, key: str, value: str) -> None:
         with self.env_box, ui.row().classes("w-full items-center gap-2") as row:
@@ -107,11 +155,16 @@ class ConfigPanel:
         return env
 
     async def load_executors(self) -> None:
-        """Say whether the Docker executor could be chosen here, and if not, why."""
-        docker = await asyncio.to_thread(detect_docker)
-        self.docker_note.set_text(
-            "· Docker: available" if docker.available else f"· Docker: unavailable ({docker.detail})"
-        )
+        """Say whether the Docker executor could be chosen here, and if not, why (the System page's
+        runtime list; probing the engine may block, so it runs off the event loop)."""
+        runtimes = await asyncio.to_thread(self.page.ctx.platform.runtime_list)
+        self.docker = docker = next(info for info in runtimes if info.name == "docker")
+        if self.page.fn.runtime not in DOCKER_RUNTIMES:
+            self.docker_note.set_text("Docker: python functions only")
+            return
+        self._offer_docker(docker.available)
+        state = f"available ({docker.version})" if docker.available else f"unavailable ({docker.detail})"
+        self.docker_note.set_text(f"Docker: {state}")
 
     def _changes(self) -> dict[str, Any] | Failed:
         fn = self.page.fn
@@ -130,6 +183,9 @@ class ConfigPanel:
         if isinstance(env, Failed):
             return env
         values["env_vars"] = env
+        values["executor"] = self.executor.value or fn.executor
+        if values["executor"] == "docker":  # a blank image is sent as none: the service says it needs one
+            values["image"] = (self.fields["image"].value or "").strip() or None
         return {k: v for k, v in values.items() if v != getattr(fn, k)}
 
     async def save(self) -> None:

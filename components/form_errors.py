@@ -28,7 +28,12 @@ LABELS = {
     "retry_backoff_max_ms": "Max backoff (ms)",
     "env_vars": "Environment variables",
     "secrets": "Secrets",
+    "executor": "Executor",
+    "image": "Image",
 }
+
+# What a field checked by a pattern must look like, for its error message.
+FORMATS = {"image": "a lowercase image reference like python:3.11-slim"}
 
 
 def field_message(exc: ValidationError, model: type[BaseModel] = FunctionUpdate) -> tuple[str | None, str]:
@@ -46,6 +51,8 @@ def field_message(exc: ValidationError, model: type[BaseModel] = FunctionUpdate)
         return field, f"{label} must be at most {ctx.get('max_length')} characters."
     if kind == "missing":
         return field, f"{label} is required."
+    if kind == "string_pattern_mismatch" and field in FORMATS:
+        return field, f"{label} must be {FORMATS[field]}."
     return field, str(error.get("msg", "invalid input")).removeprefix("Value error, ")
 
 

@@ -37,7 +37,7 @@ async def test_the_configuration_tab_says_why_docker_is_unavailable(
         SYSTEM, FunctionCreate(name="boxed", runtime="python", code="def handler(e, c):\n    return 1\n")
     )
     await log_in(console, then=f"/functions/{fn.id}?tab=config")
-    await console.should_see("sandboxed process", marker="cfg-executor", retries=50)
+    await console.should_see("Sandboxed process", marker="cfg-executor", retries=50)
     docker = detect_docker()
     expected = "Docker: available" if docker.available else f"Docker: unavailable ({docker.detail})"
     await console.should_see(expected, retries=50)
