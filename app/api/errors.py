@@ -49,7 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             return JSONResponse(error_body("bad_request", "malformed JSON body"), status_code=400)
         field = ".".join(loc) or None
-        message = str(first.get("msg", "invalid input"))
+        message = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
         if field:
             message = f"{field}: {message}"
         return JSONResponse(error_body("invalid", message, field), status_code=422)

@@ -8,7 +8,7 @@ import binascii
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # Runtime ids, with the original Nimbus ids accepted as aliases (DESIGN §13).
 RUNTIMES = ("python", "nodejs", "go", "rust", "wasm")
@@ -159,7 +159,13 @@ class FunctionCreate(_Config):
 
 
 class FunctionUpdate(_Config):
-    pass
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, v: Any, info: ValidationInfo) -> Any:
+        """An update changes what it names: JSON null is no value for a setting (leave the field out)."""
+        if v is None:
+            raise ValueError(f"{info.field_name} cannot be null: leave it out to keep the current value")
+        return v
 
 
 def entry_file(runtime: str, handler: str, files: dict[str, str]) -> str:

@@ -121,3 +121,14 @@ async def test_rejected_requests_write_no_audit_rows(client: httpx.AsyncClient, 
     await client.post("/api/v1/functions", json={"name": "x", "runtime": "cobol", "code": "x"})
     page = await platform.audit.list(SYSTEM, resource_type="function")
     assert page.items == []
+
+
+@pytest.mark.parametrize("field", ["image", "executor", "memory_mb", "timeout_sec", "tags", "env_vars", "code"])
+async def test_null_in_an_update_is_422_and_changes_nothing(client: httpx.AsyncClient, field: str) -> None:
+    await create_function(client)
+    before = (await client.get("/api/v1/functions/hello")).json()
+    response = await client.put("/api/v1/functions/hello", json={field: None, "description": "changed"})
+    error = assert_clean_error(response, 422, field)
+    assert "cannot be null" in str(error["message"]) and "Value error" not in str(error["message"])
+    after = (await client.get("/api/v1/functions/hello")).json()
+    assert after["description"] == before["description"] and after.get("version") == before.get("version")
