@@ -96,6 +96,9 @@ class ApiKeyService:
         self._db = db
         self._audit = audit
         self.clock = clock  # monotonic seconds; tests replace it to step past the TTLs
+        # Days until a key created without an expiry expires (0: never); the platform points it at the
+        # api_key_expiry_days setting.
+        self.default_expiry_days: Callable[[], int] = lambda: 0
         self._cache: dict[str, _Cached] = {}  # key hash -> successful lookup
         self._touched: dict[str, float] = {}  # key id -> when last_used_at was last written
         # Bumped by every eviction: a lookup that started before an eviction must not re-cache what the
@@ -129,6 +132,8 @@ class ApiKeyService:
             raise Invalid("role", f"role must be one of {', '.join(ROLES)}")
         if role is not None and rank(role) > rank(principal.role):
             raise Forbidden(f"an API key's role cannot exceed its creator's role ({principal.role})")
+        if expires_at is None and expires_in_days is None:
+            expires_in_days = self.default_expiry_days() or None
         expiry = _expiry(expires_at, expires_in_days)
         async with self._db.transaction() as session:
             owner = await session.get(User, owner_id)

@@ -3,18 +3,20 @@ inside the mutation's own transaction, so an action is audited exactly when it i
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.db import Database
 from data.models import AuditEvent
 from data.repos.pagination import Page, paginate
 from engine.bus import LocalBus
+from engine.errors import Forbidden, Invalid, NotFound
 from engine.events import AuditRecorded
 from engine.principal import Principal
+from engine.services.audit_log import EXPORT_FORMATS, AuditFilters, audit_query, export_events
 
 # The actions this platform emits (GET /api/v1/audit/actions lists them).
 ACTIONS: dict[str, str] = {
@@ -52,6 +54,32 @@ ACTIONS: dict[str, str] = {
     "environment.deploy": "Deploy to environment",
     "environment.undeploy": "Undeploy from environment",
     "environment.promote": "Promote to next environment",
+    "webhook.enable": "Enable webhook",
+    "webhook.disable": "Disable webhook",
+    "webhook.regenerate": "Regenerate webhook URL",
+    "webhook.update": "Change webhook settings",
+    "webhook.rotate_secret": "Rotate webhook secret",
+    "schedule.create": "Create schedule",
+    "schedule.update": "Update schedule",
+    "schedule.delete": "Delete schedule",
+    "schedule.pause": "Pause schedule",
+    "schedule.resume": "Resume schedule",
+    "schedule.trigger": "Run schedule now",
+    "quota.update": "Change quota limits",
+    "retention.policy_update": "Change retention policy",
+    "retention.cleanup": "Retention cleanup",
+    "workflow.create": "Create workflow",
+    "workflow.update": "Update workflow",
+    "workflow.delete": "Delete workflow",
+    "workflow.start": "Start workflow execution",
+    "workflow.breakpoints": "Change workflow breakpoints",
+    "execution.cancel": "Cancel workflow execution",
+    "execution.breakpoints": "Change execution breakpoints",
+    "execution.continue": "Continue paused execution",
+    "execution.step": "Step paused execution",
+    "execution.abort": "Abort paused execution",
+    "execution.edit_input": "Edit paused execution input",
+    "execution.redrive": "Redrive failed execution",
 }
 
 
@@ -101,23 +129,36 @@ class AuditService:
         resource_type: str | None = None,
         resource_id: str | None = None,
         actor: str | None = None,
+        target: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[AuditEvent]:
-        stmt = select(AuditEvent)
-        if action:
-            stmt = stmt.where(AuditEvent.action == action)
-        if resource_type:
-            stmt = stmt.where(AuditEvent.resource_type == resource_type)
-        if resource_id:
-            stmt = stmt.where(AuditEvent.resource_id == resource_id)
-        if actor:
-            stmt = stmt.where(AuditEvent.actor == actor)
-        if since:
-            stmt = stmt.where(AuditEvent.created_at >= since)
-        if until:
-            stmt = stmt.where(AuditEvent.created_at < until)
+        """Newest first; `target` matches a resource's id or name (engine/services/audit_log.py)."""
+        self._require_admin(principal)
+        filters = AuditFilters(action, actor, resource_type, resource_id, target, since, until)
         async with self._db.session() as session:
-            return await paginate(session, stmt, AuditEvent.id, cursor=cursor, limit=limit)
+            return await paginate(session, audit_query(filters), AuditEvent.id, cursor=cursor, limit=limit)
+
+    async def get(self, principal: Principal, event_id: str) -> AuditEvent:
+        self._require_admin(principal)
+        async with self._db.session() as session:
+            row = await session.get(AuditEvent, event_id)
+        if row is None:
+            raise NotFound(f"audit event not found: {event_id}")
+        return row
+
+    async def export(
+        self, principal: Principal, filters: AuditFilters, fmt: str = "csv"
+    ) -> AsyncIterator[bytes]:
+        """The filtered events as CSV or JSON chunks, streamed; validates before the first chunk."""
+        self._require_admin(principal)
+        if fmt not in EXPORT_FORMATS:
+            raise Invalid("format", f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        audit_query(filters)  # bad filters fail now, not halfway through a download
+        return export_events(self._db, filters, fmt)  # type: ignore[arg-type]
+
+    def _require_admin(self, principal: Principal) -> None:
+        if not principal.can("admin"):
+            raise Forbidden("the audit log is for admins")
