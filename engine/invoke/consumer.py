@@ -364,7 +364,11 @@ class QueueConsumer:
         else:
             retry_at = None
             if not final:
-                delay = backoff_delay(job.attempt, fn.retry_backoff_ms, fn.retry_backoff_max_ms, jitter=True)
+                base_ms, max_ms = (job.payload or {}).get("backoff_ms") or (
+                    fn.retry_backoff_ms,
+                    fn.retry_backoff_max_ms,
+                )  # a request's own policy (a webhook's) rides in its payload
+                delay = backoff_delay(job.attempt, base_ms, max_ms, jitter=True)
                 retry_at = ended + timedelta(seconds=delay)
             record = {
                 "attempt": job.attempt,

@@ -5,6 +5,7 @@ the bus after their rows commit."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -62,6 +63,9 @@ class Invoker:
         self._queue = queue
         self._spill = settings.data_dir / "bodies"
         self._inflight: dict[tuple[str, str], asyncio.Future[Outcome]] = {}
+        # Quotas (engine/services/quotas.py): counts an invocation, or raises QuotaExceeded (429) over
+        # the day's or month's limit. In memory: the hot path queries nothing for it.
+        self.admission: Callable[[], None] | None = None
 
     # --- sync -------------------------------------------------------------------------------------
 
@@ -163,13 +167,16 @@ class Invoker:
         environment: str | None = None,
         idempotency_key: str | None = None,
         delay_sec: float = 0.0,
+        max_attempts: int | None = None,
+        backoff_ms: tuple[int, int] | None = None,
     ) -> tuple[str, bool]:
         """Commit the request to the durable queue; returns (request_id, accepted_now). A repeated
         idempotency key returns the first request's id with accepted_now=False.
 
         The job runs in the environment resolved now (None: the default), at the version deployed there
         now: both ride in the job's payload, so a later promotion does not change what an accepted
-        request runs, and its retries all run the same code."""
+        request runs, and its retries all run the same code. `max_attempts` and `backoff_ms` (first delay,
+        cap) override the function's retry policy for this one request (a webhook's own policy)."""
         self._check_caller(principal, source)
         resolved = await self._runnable(ref, None, environment)
         fn, spec = resolved.function, resolved.spec
@@ -192,7 +199,7 @@ class Invoker:
             "trace_id": request_id,
             "node": self._settings.node_id,
             "actor": principal.actor,
-            "max_attempts": fn.retry_attempts,
+            "max_attempts": max_attempts or fn.retry_attempts,
             "attempt": 0,
             "created_at": now,
             **self._input_fields(request_id, event),
@@ -202,9 +209,10 @@ class Invoker:
             "invocation_id": request_id,
             "function_id": fn.id,
             "payload": {"event": event}
-            | ({"environment": spec.environment, "version": spec.version} if spec.environment else {}),
+            | ({"environment": spec.environment, "version": spec.version} if spec.environment else {})
+            | ({"backoff_ms": list(backoff_ms)} if backoff_ms else {}),
             "source": source,
-            "max_attempts": fn.retry_attempts,
+            "max_attempts": max_attempts or fn.retry_attempts,
             "run_at": now + timedelta(seconds=delay_sec),
             "created_at": now,
         }
@@ -224,6 +232,8 @@ class Invoker:
         resolved = await self._catalog.resolve(ref, version, environment)
         if resolved.function.status != "active":
             raise BadRequest(f"function is not active, current status: {resolved.function.status}")
+        if self.admission is not None:
+            self.admission()
         return resolved
 
     def _check_caller(self, principal: Principal, source: str) -> None:
