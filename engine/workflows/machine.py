@@ -187,7 +187,11 @@ class Machine:
                     if catcher is None:
                         journal.finish(run, "failed", error=err.error, cause=err.cause)
                         raise
-                    output = dataflow.catch_output(catcher, raw, err)
+                    try:
+                        output = dataflow.catch_output(catcher, raw, err)
+                    except StateError as placing:  # the catcher's result_path does not fit the input
+                        journal.finish(run, "failed", error=placing.error, cause=placing.cause)
+                        raise
                     journal.finish(
                         run,
                         "caught",

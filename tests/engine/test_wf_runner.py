@@ -221,6 +221,28 @@ async def test_catch_routes_the_error_into_the_raw_input_at_its_result_path(plat
     assert (call.status, call.attempt, call.next_state, call.error) == ("caught", 2, "Handle", "ValueError")
 
 
+async def test_a_catcher_whose_result_path_does_not_fit_fails_the_state_not_cancels_it(
+    platform: Platform,
+) -> None:
+    await add_function(platform, "broken", BROKEN)
+    definition = {
+        "start_at": "Call",
+        "states": {
+            # the raw input's "n" is a number: the error output cannot be placed under it
+            "Call": task(
+                "broken",
+                catch=[{"error_equals": ["States.ALL"], "result_path": "$.n.e", "next": "H"}],
+                end=True,
+            ),
+            "H": {"type": "pass", "end": True},
+        },
+    }
+    execution = await run_definition(platform, "bad-catch", definition, {"n": 3})
+    assert (execution.status, execution.error) == ("failed", "States.ResultPathMatchFailure"), execution.cause
+    (row,) = await runs(platform, execution.id)
+    assert (row.status, row.error) == ("failed", "States.ResultPathMatchFailure")
+
+
 async def test_an_uncaught_task_error_fails_the_execution_with_its_error_and_cause(
     platform: Platform,
 ) -> None:
