@@ -21,19 +21,28 @@ from app.api import (
     keys,
     layers,
     logs,
+    quota,
+    retention,
+    schedules,
+    settings,
     system,
     users,
+    webhooks,
+    workflows,
 )
+from app.api.cors import LiveCORS
 from app.api.errors import install_error_handlers
 from app.console import mount_console
 from engine.config import Settings
 from engine.platform import VERSION, Platform
+from engine.services.setting_specs import CORS_ALLOWED_ORIGINS
 
 log = logging.getLogger("nimbus")
 
 # Starlette tries routes in order, with a regex each: the hot path (invoke) goes first.
 ROUTERS = (
     invoke.router,
+    webhooks.public_router,  # /webhook/{key}: public and hot
     system.router,
     auth.router,
     keys.router,
@@ -45,6 +54,12 @@ ROUTERS = (
     layers.router,
     environments.router,
     builds.router,
+    settings.router,
+    webhooks.router,
+    schedules.router,
+    quota.router,
+    retention.router,
+    workflows.router,
 )
 
 
@@ -55,6 +70,8 @@ def create_api(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     install_error_handlers(app)
+    # CORS origins are a live setting: read from the settings cache on each request.
+    app.add_middleware(LiveCORS, origins=lambda: platform.system_settings.get(CORS_ALLOWED_ORIGINS))
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -250,6 +250,7 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_action_id", "action", "id"),
         Index("ix_audit_resource", "resource_type", "resource_id"),
+        Index("ix_audit_actor_id", "actor", "id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     action: str = Field(max_length=64)  # function.create, dlq.retry, user.login ...

@@ -139,6 +139,107 @@ class BuildFinished(Event):
     duration_ms: float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaChanged(Event):
+    """Quota limits or the warning threshold changed, or a usage snapshot was taken (after commit)."""
+
+    reason: str  # limits | snapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionProgress(Event):
+    """A retention cleanup moved on: started, deleted a batch, or finished (its run row is committed)."""
+
+    run_id: str
+    status: str  # running | succeeded | failed
+    target: str = ""  # the kind of data being deleted now (invocations, logs, dlq ...)
+    deleted: int = 0  # rows deleted so far, all kinds together
+    expected: int = 0  # rows expired when the run started (the preview's total)
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingChanged(Event):
+    """A runtime setting was changed or reset to its default (after commit; this node's cache has it)."""
+
+    key: str
+    action: str  # updated | reset
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleChanged(Event):
+    """A cron schedule was created, changed, paused, resumed or deleted (after commit)."""
+
+    schedule_id: str
+    name: str
+    action: str  # created | updated | paused | resumed | deleted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleFired(Event):
+    """A schedule's tick was handled (its schedule_runs row is committed): started a run, failed to
+    start one, or was skipped by the misfire policy."""
+
+    schedule_id: str
+    name: str
+    run_id: str  # the schedule_runs row
+    scheduled_at: datetime
+    kind: str  # cron | catch_up | manual | skipped
+    status: str  # started | failed | skipped
+    target_run_id: str | None = None  # the invocation (or execution) it started
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookChanged(Event):
+    """A webhook was enabled, disabled, given a new key or secret, reconfigured or deleted (after commit):
+    every node's cached copy of it is stale."""
+
+    webhook_id: str
+    target_kind: str
+    target_id: str
+    action: str  # enabled | disabled | regenerated | updated | secret_rotated | deleted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookCalled(Event):
+    """A request to a webhook was answered and its history row committed (accepted or not)."""
+
+    webhook_id: str
+    call_id: str
+    status: int  # the HTTP status answered
+    outcome: str  # accepted | rejected | failed
+    reason: str = ""  # why it was rejected or failed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowChanged(Event):
+    """A workflow was created, changed (a new version, breakpoints, status) or deleted (after commit)."""
+
+    workflow_id: str
+    action: str  # created | updated | deleted | breakpoints
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionChanged(Event):
+    """A workflow execution changed status or moved to another state (its row is committed)."""
+
+    execution_id: str
+    workflow_id: str
+    status: str  # pending | running | paused | succeeded | failed | cancelled | timeout
+    current_state: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateRunChanged(Event):
+    """One state run of an execution started, retried or ended (its row is committed)."""
+
+    execution_id: str
+    state_run_id: str
+    state_name: str
+    status: str  # running | retrying | succeeded | failed | caught | cancelled | paused
+    parent_id: str = ""  # the Parallel/Map run it belongs to ("" at the top level)
+
+
 ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     InvocationStarted,
     InvocationFinished,
@@ -153,4 +254,14 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     BuildStarted,
     BuildLog,
     BuildFinished,
+    QuotaChanged,
+    RetentionProgress,
+    SettingChanged,
+    ScheduleChanged,
+    ScheduleFired,
+    WebhookChanged,
+    WebhookCalled,
+    WorkflowChanged,
+    ExecutionChanged,
+    StateRunChanged,
 )

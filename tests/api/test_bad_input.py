@@ -123,7 +123,9 @@ async def test_rejected_requests_write_no_audit_rows(client: httpx.AsyncClient, 
     assert page.items == []
 
 
-@pytest.mark.parametrize("field", ["image", "executor", "memory_mb", "timeout_sec", "tags", "env_vars", "code"])
+@pytest.mark.parametrize(
+    "field", ["image", "executor", "memory_mb", "timeout_sec", "tags", "env_vars", "code"]
+)
 async def test_null_in_an_update_is_422_and_changes_nothing(client: httpx.AsyncClient, field: str) -> None:
     await create_function(client)
     before = (await client.get("/api/v1/functions/hello")).json()
