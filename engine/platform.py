@@ -172,6 +172,7 @@ class Platform:
         self.workflows = WorkflowService(
             self.db, self.bus, self.audit, self.workflow_runner, settings=self.system_settings
         )
+        self.workflows.quota_check = lambda session: self.quotas.check_room(session, "workflows")
         self.schedule_targets.register(workflow_kind(self.workflows))  # a tick starts an execution
         self.webhooks.register_target(workflow_target(self.workflows))
         self.started = False

@@ -17,6 +17,7 @@ from data.models import (
     Invocation,
     InvocationAttempt,
     InvocationLog,
+    WebhookCall,
     Workflow,
     WorkflowExecution,
     WorkflowStateRun,
@@ -142,3 +143,22 @@ async def add_executions(db: Database, at: datetime, statuses: list[str]) -> lis
         await session.execute(insert(WorkflowExecution), executions)
         await session.execute(insert(WorkflowStateRun), state_runs)
     return [e["id"] for e in executions]
+
+
+async def add_webhook_calls(db: Database, at: datetime, n: int) -> list[str]:
+    """`n` webhook call history rows created at `at`."""
+    rows = [
+        {
+            "id": id_at(at),
+            "webhook_id": "wh-old",
+            "status": 200,
+            "request_body": "{}",
+            "response_body": "",
+            "message": "",
+            "created_at": at,
+        }
+        for _ in range(n)
+    ]
+    async with db.transaction() as session:
+        await session.execute(insert(WebhookCall), rows)
+    return [r["id"] for r in rows]

@@ -473,7 +473,7 @@ class QuotaService:
                 self._records,
                 limit_scale=MB,
             ),
-            # Shown; the workflow create enforces it once it calls check_room(session, "workflows").
+            # Enforced by the workflow create (WorkflowService.quota_check -> check_room).
             Quota("workflows", "Workflows", "count", "quota.max_workflows", count_rows(self._db, Workflow)),
         ]
 

@@ -19,7 +19,7 @@ def _days(key: str, default: int, label: str, description: str) -> SettingSpec:
 
 register(
     _days("retention.invocations_days", 30, "Keep invocations", "Invocation records, attempts and logs."),
-    _days("retention.logs_days", 14, "Keep logs", "Captured invocation logs."),
+    _days("retention.logs_days", 14, "Keep logs", "Captured invocation logs and webhook call history."),
     _days("retention.dlq_days", 7, "Keep DLQ messages", "Resolved or discarded DLQ messages."),
     _days(
         "retention.workflow_executions_days",

@@ -1,5 +1,6 @@
 """What retention may delete: one `Target` per kind of data (invocations with their attempts and logs,
-logs on their own, settled DLQ messages, finished workflow executions with their state runs), and the
+logs on their own, settled DLQ messages, finished workflow executions with their state runs, webhook call
+history, kept as long as logs), and the
 bounded batch statements that find and delete its expired rows.
 
 A row's age is its UUIDv7 primary key (time-ordered, stamped at creation): `id < id_floor(cutoff)` is a
@@ -22,6 +23,7 @@ from data.models import (
     Invocation,
     InvocationAttempt,
     InvocationLog,
+    WebhookCall,
     WorkflowExecution,
     WorkflowStateRun,
 )
@@ -40,7 +42,7 @@ class Child:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    name: str  # invocations | logs | dlq | workflow_executions
+    name: str  # invocations | logs | dlq | workflow_executions | webhook_calls
     label: str
     days_key: str  # the policy setting giving its retention in days
     model: Any  # a table with a UUIDv7 `id` and a `created_at`
@@ -154,5 +156,13 @@ def builtin_targets() -> list[Target]:
             children=(Child("state_runs", WorkflowStateRun, "execution_id"),),
             kept=lambda: WorkflowExecution.status.in_(UNFINISHED_EXECUTION),
             note="finished ones, with their state runs; running or paused ones are kept",
+        ),
+        Target(
+            "webhook_calls",
+            "Webhook calls",
+            "retention.logs_days",  # a webhook's call history is a log of requests
+            WebhookCall,
+            SizedTable(WebhookCall, ("headers", "request_body", "response_body", "message"), overhead=300),
+            note="every call's history row (accepted or refused), kept as long as logs",
         ),
     ]

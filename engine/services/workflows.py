@@ -8,11 +8,12 @@ executions: cancel, breakpoints, the debugger, redrive)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.db import Database
 from data.models import Function, Workflow, WorkflowExecution, WorkflowVersion
@@ -60,6 +61,9 @@ class WorkflowService(StartOps):
         self._audit = audit
         self.runner = runner
         self._settings = settings  # the runtime settings: max states, the default timeout
+        # Quotas (engine/services/quotas.py, set by the platform): refuses a workflow over the count limit,
+        # inside the create's transaction.
+        self.quota_check: Callable[[AsyncSession], Awaitable[None]] | None = None
 
     def _max_states(self) -> int:
         return int(self._settings.get(WORKFLOW_MAX_STATES)) if self._settings else DEFAULT_MAX_STATES
@@ -112,6 +116,8 @@ class WorkflowService(StartOps):
         async with self._db.transaction() as session:
             if await self._name_taken(session, data.name):
                 raise Conflict(f"workflow already exists: {data.name}", field="name")
+            if self.quota_check is not None:
+                await self.quota_check(session)
             session.add(workflow)
             session.add(_version_row(workflow, principal))
             self._audit.record(

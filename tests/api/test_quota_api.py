@@ -179,3 +179,18 @@ async def test_history_returns_the_usage_snapshots(platform: Platform, client: h
     assert snapshots[1]["usage"]["functions"]["limit"] == 100
     for bad in ("0", "100000", "soon"):
         assert (await client.get("/api/v1/quota/history", params={"hours": bad})).status_code == 422
+
+
+async def test_a_workflow_create_over_the_workflow_limit_is_refused(client: httpx.AsyncClient) -> None:
+    definition = {"start_at": "Done", "states": {"Done": {"type": "succeed"}}}
+    first = await client.post("/api/v1/workflows", json={"name": "wf-one", "definition": definition})
+    assert first.status_code == 201, first.text
+    assert (await client.put("/api/v1/quota", json={"max_workflows": 1})).status_code == 200
+
+    refused = await client.post("/api/v1/workflows", json={"name": "wf-two", "definition": definition})
+
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "quota_exceeded" and "workflows quota reached: 1 of 1" in error["message"]
+    assert (await client.get("/api/v1/workflows/wf-two")).status_code == 404
+    assert entry(await quota(client), "workflows")["level"] == "danger"

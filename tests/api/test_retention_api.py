@@ -52,7 +52,7 @@ async def test_stats_keep_the_original_fields_and_add_a_row_per_kind_of_data(
     assert (body["total_dlq_messages"], body["old_dlq_messages"]) == (3, 2)
     assert (body["log_retention_days"], body["dlq_retention_days"]) == (30, 7)
     rows = by_type(body)
-    assert list(rows) == ["logs", "invocations", "dlq", "workflow_executions"]
+    assert list(rows) == ["logs", "invocations", "dlq", "workflow_executions", "webhook_calls"]
     assert rows["logs"]["rows"] == 8 and rows["logs"]["expired"] == 6
     assert rows["invocations"]["size_bytes"] > 0 and rows["invocations"]["size_method"]
     assert rows["invocations"]["oldest_at"] < rows["invocations"]["cutoff"]
@@ -87,6 +87,7 @@ async def test_cleanup_deletes_what_expired_keeps_the_rest_and_leaves_a_history_
         "dlq": 2,
         "state_runs": 0,
         "workflow_executions": 0,
+        "webhook_calls": 0,
     }
     assert (run["invocations_deleted"], run["dlq_deleted"], run["tasks_deleted"]) == (3, 2, 0)
     assert run["log_retention_days"] == 30 and run["duration_ms"] is not None

@@ -22,6 +22,7 @@ from data.models import (
     MetricMinute,
     RetentionRun,
     SettingRow,
+    WebhookCall,
     WorkflowExecution,
     WorkflowStateRun,
 )
@@ -34,7 +35,7 @@ from engine.principal import SYSTEM, Principal
 from engine.services.audit import AuditService
 from engine.services.retention import RetentionService
 from engine.services.settings import SettingsService
-from tests.ops_rows import add_dead_letters, add_executions, add_invocations, id_at
+from tests.ops_rows import add_dead_letters, add_executions, add_invocations, add_webhook_calls, id_at
 
 VIEWER = Principal(actor="viewer", actor_type="user", role="viewer")
 DAY = timedelta(days=1)
@@ -136,6 +137,18 @@ async def test_finished_workflow_executions_go_with_their_state_runs(
     assert run.deleted["workflow_executions"] == 2 and run.deleted["state_runs"] == 4
     assert await ids(db, WorkflowExecution) == {*live, *young}
     assert await count(db, WorkflowStateRun) == 6
+
+
+async def test_webhook_calls_are_kept_as_long_as_logs(db: Database, retention: RetentionService) -> None:
+    await add_webhook_calls(db, utcnow() - 15 * DAY, 3)
+    young = await add_webhook_calls(db, utcnow() - 13 * DAY, 2)
+
+    stats = {s.target: s for s in await retention.stats(SYSTEM)}
+    assert (stats["webhook_calls"].rows, stats["webhook_calls"].expired) == (5, 3)
+    run = await retention.cleanup(SYSTEM)
+
+    assert run.deleted["webhook_calls"] == 3
+    assert await ids(db, WebhookCall) == set(young)
 
 
 async def test_cleanup_deletes_in_bounded_batches_and_reports_progress(
