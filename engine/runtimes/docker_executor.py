@@ -40,7 +40,15 @@ from typing import Any
 
 from engine.errors import Unavailable
 from engine.runtimes.base import ErrorInfo, FunctionSpec, InitError, Isolation, RuntimeInfo
-from engine.runtimes.process_host import LAYERS_DIR, NOFILE, TMP_MB, UID_SPAN, ProcessHost, link_layers
+from engine.runtimes.process_host import (
+    LAYERS_DIR,
+    NOFILE,
+    TMP_MB,
+    UID_SPAN,
+    ProcessHost,
+    init_frame,
+    link_layers,
+)
 from engine.runtimes.python_proxy import PythonWorker
 from engine.sandbox import ExitStatus, functions_dir
 
@@ -213,18 +221,8 @@ class DockerRuntime:
             listener.close()
             shutil.rmtree(sock_dir, ignore_errors=True)
         worker = DockerWorker(spec, sock, container, output_cap=self.host.output_cap)
-        init = {
-            "t": "init",
-            "handler": spec.handler,
-            "env": dict(spec.env),
-            "function_name": spec.name,
-            "function_version": spec.version,
-            "memory_mb": spec.memory_mb,
-            "timeout_sec": spec.timeout_sec,
-            "paths": paths,
-        }
         try:
-            await worker.start(init, started, self.host.init_timeout_sec)
+            await worker.start(init_frame(spec, paths), started, self.host.init_timeout_sec)
         except BaseException:
             await worker.close()
             raise

@@ -37,6 +37,21 @@ UID_SPAN = 1 << 20  # function uids: sandbox_uid_base + 1 ... + 2^20
 PREFORK = 2  # blank workers the zygote keeps forked and half-sandboxed, ready for any function
 
 
+def init_frame(spec: FunctionSpec, paths: list[str]) -> dict[str, Any]:
+    """The protocol's first frame to a new worker (in a sandboxed process or a container): what to load
+    and the limits it runs under; `paths` are the module paths of the function's layers."""
+    return {
+        "t": "init",
+        "handler": spec.handler,
+        "env": dict(spec.env),
+        "function_name": spec.name,
+        "function_version": spec.version,
+        "memory_mb": spec.memory_mb,
+        "timeout_sec": spec.timeout_sec,
+        "paths": paths,
+    }
+
+
 class ProcessHost:
     """Owns the zygote shared by the process runtimes; `spawn_worker` starts one sandboxed worker."""
 
@@ -128,18 +143,8 @@ class ProcessHost:
         worker = PythonWorker(
             spec, spawn_id, sock, exit_fut, output_cap=self.output_cap, zygote_kill=self.zygote_kill
         )
-        init = {
-            "t": "init",
-            "handler": spec.handler,
-            "env": dict(spec.env),
-            "function_name": spec.name,
-            "function_version": spec.version,
-            "memory_mb": spec.memory_mb,
-            "timeout_sec": spec.timeout_sec,
-            "paths": paths or [],
-        }
         try:
-            await worker.start(init, started, init_timeout, pre=exec_frame)
+            await worker.start(init_frame(spec, paths or []), started, init_timeout, pre=exec_frame)
         except BaseException:
             await worker.close()
             raise

@@ -172,6 +172,11 @@ async def test_network_is_off_unless_granted(pool: WorkerPool, docker_image: str
         granted = spec(PROBE, executor="docker", image=docker_image, network=True)
         allowed = await pool.invoke(granted, {"connect": [gateway, port]}, ctx(timeout=30))
         assert allowed.status == "success" and allowed.result == {"connected": True}, allowed.result
+        # The server's accept callback may run after the result came back: wait for it (bounded).
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.05)
         assert len(accepted) == 1
     finally:
         server.close()
