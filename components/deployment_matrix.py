@@ -11,6 +11,7 @@ from typing import Any
 from nicegui import ui
 
 from components.confirm import confirm
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext
 from data.models import Environment, Function, FunctionEnvironment
@@ -26,7 +27,7 @@ class DeploymentMatrix:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.can_deploy = ctx.principal.can("developer")
-        self.cursors: list[str | None] = [None]
+        self.pager = CursorPager(self.load)
         self.data: Matrix | None = None
         self.target: tuple[Function, Environment] | None = None  # what the deploy dialog deploys
         with ui.row().classes("w-full items-center gap-3"):
@@ -35,10 +36,10 @@ class DeploymentMatrix:
             )
             self.search.mark("matrix-search")
             ui.space()
-            self.page_label = ui.label("").classes("text-sm text-gray-500")
-            self.prev = ui.button("Previous", icon="chevron_left", on_click=self._previous).props("flat")
-            self.next = ui.button("Next", icon="chevron_right", on_click=self._next).props("flat")
-            self.next.mark("matrix-next")
+            page_label = ui.label("").classes("text-sm text-gray-500")
+            previous = ui.button("Previous", icon="chevron_left", on_click=self.pager.newer).props("flat")
+            following = ui.button("Next", icon="chevron_right", on_click=self.pager.older).props("flat")
+            self.pager.attach(previous, page_label, following.mark("matrix-next"))
         self.grid_box = ui.column().classes("w-full gap-0").mark("deploy-matrix")
         self._dialog()
 
@@ -48,7 +49,7 @@ class DeploymentMatrix:
                 self.ctx.principal,
                 search=(self.search.value or "").strip() or None,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             )
         )
         if isinstance(data, Failed):
@@ -60,9 +61,7 @@ class DeploymentMatrix:
         data = self.data
         assert data is not None
         self.grid_box.clear()
-        self.prev.set_enabled(len(self.cursors) > 1)
-        self.next.set_enabled(data.next_cursor is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(data.next_cursor)
         with self.grid_box:
             if not data.rows:
                 ui.label("No functions to deploy yet.").classes("text-gray-500 py-6").mark("matrix-empty")
@@ -187,18 +186,8 @@ class DeploymentMatrix:
     # --- paging -----------------------------------------------------------------------------------
 
     async def _searched(self, *_: Any) -> None:
-        self.cursors = [None]
+        self.pager.reset()
         await self.load()
-
-    async def _next(self) -> None:
-        if self.data is not None and self.data.next_cursor is not None:
-            self.cursors.append(self.data.next_cursor)
-            await self.load()
-
-    async def _previous(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            await self.load()
 
 
 async def _deploy(

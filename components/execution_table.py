@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from nicegui import ui
 
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext
 from components.invocation_drawer import fmt_ms, fmt_time
@@ -64,8 +65,7 @@ class ExecutionTable:
         self.ctx = ctx
         self.fixed_workflow = workflow
         self.filters = ExecutionFilters(workflow=workflow, status=status or None)
-        self.cursors: list[str | None] = [None]
-        self.next: str | None = None
+        self.pager = CursorPager(self.load)
         self.count = 0
         self._build(status)
 
@@ -92,12 +92,9 @@ class ExecutionTable:
                         ui.label(header)
             self.body = ui.element("tbody")
         self.empty = ui.label("").classes("text-gray-500 p-4").mark("executions-empty")
-        with ui.row().classes("items-center gap-2"):
-            self.newer_button = ui.button("Newer", icon="chevron_left", on_click=self.newer)
-            self.newer_button.props("flat dense").mark("executions-newer")
-            self.page_label = ui.label("").classes("text-sm text-gray-500").mark("executions-page")
-            self.older_button = ui.button("Older", icon="chevron_right", on_click=self.older)
-            self.older_button.props("flat dense").mark("executions-older")
+        self.pager.controls(
+            newer_mark="executions-newer", page_mark="executions-page", older_mark="executions-older"
+        )
         live(self.ctx.client, self.ctx.platform.bus, ExecutionChanged, handler=self._on_events, max_rate=2.0)
 
     def _row(self, execution: WorkflowExecution) -> None:
@@ -132,13 +129,12 @@ class ExecutionTable:
         workflow = self.fixed_workflow
         if self.fixed_workflow is None:
             workflow = str(self.workflow_box.value or "").strip() or None
-        previous = (self.filters, self.cursors)
+        previous = self.filters
         self.filters = ExecutionFilters(
             workflow=workflow, status=self.status_box.value or None, since=since, until=until
         )
-        self.cursors = [None]
-        if await self.load():
-            self.filters, self.cursors = previous
+        if await self.pager.restart():
+            self.filters = previous
 
     async def load(self) -> str | None:
         f = self.filters
@@ -150,14 +146,13 @@ class ExecutionTable:
                 since=f.since,
                 until=f.until,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
         if isinstance(page, Failed):
             return self.show_error(page.message)
         self.message.set_visibility(False)
-        self.next = page.next_cursor
         self.count = len(page.items)
         self.body.clear()
         with self.body:
@@ -172,27 +167,13 @@ class ExecutionTable:
             self.empty.set_text("This workflow has not run yet: start it from the Start tab.")
         else:
             self.empty.set_text("No workflow has run yet: open a workflow and start it.")
-        self.newer_button.set_enabled(len(self.cursors) > 1)
-        self.older_button.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
         return None
 
     def show_error(self, message: str) -> str:
         self.message.set_text(message)
         self.message.set_visibility(True)
         return message
-
-    async def older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            if await self.load():
-                self.cursors.pop()
-
-    async def newer(self) -> None:
-        if len(self.cursors) > 1:
-            left = self.cursors.pop()
-            if await self.load():
-                self.cursors.append(left)
 
     async def _on_events(self, events: list[Event]) -> None:
         if self.fixed_workflow is not None and not any(

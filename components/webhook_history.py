@@ -9,6 +9,7 @@ from typing import Any
 
 from nicegui import ui
 
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext
 from components.invocation_drawer import fmt_ms, fmt_time
@@ -40,8 +41,7 @@ class WebhookHistory:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.webhook_id: str | None = None
-        self.cursors: list[str | None] = [None]
-        self.next: str | None = None
+        self.pager = CursorPager(self.refresh)
         with ui.column().classes("w-full gap-2").mark("webhook-history"):
             with ui.row().classes("w-full items-end gap-3"):
                 ui.label("Call history").classes("text-lg font-semibold")
@@ -78,23 +78,19 @@ class WebhookHistory:
                             ui.label(header)
                 self.body = ui.element("tbody")
             self.empty = ui.label("").classes("text-gray-500 p-2").mark("webhook-history-empty")
-            with ui.row().classes("items-center gap-2"):
-                self.newer = ui.button("Newer", icon="chevron_left", on_click=self.newer_page)
-                self.newer.props("flat dense").mark("webhook-history-newer")
-                self.page_label = ui.label("").classes("text-sm text-gray-500")
-                self.older = ui.button("Older", icon="chevron_right", on_click=self.older_page)
-                self.older.props("flat dense").mark("webhook-history-older")
+            self.pager.controls(newer_mark="webhook-history-newer", older_mark="webhook-history-older")
 
     @property
     def on_first_page(self) -> bool:
-        return len(self.cursors) == 1
+        return self.pager.on_first_page
 
     async def show(self, webhook_id: str | None) -> None:
-        self.webhook_id, self.cursors = webhook_id, [None]
+        self.webhook_id = webhook_id
+        self.pager.reset()
         await self.refresh()
 
     async def apply(self) -> None:
-        self.cursors = [None]
+        self.pager.reset()
         await self.refresh()
 
     async def refresh(self) -> None:
@@ -109,14 +105,13 @@ class WebhookHistory:
                 outcome=self.outcome.value or None,
                 reason=self.reason.value or None,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
         if isinstance(page, Failed):
             self._show_empty(page.message)
             return
-        self.next = page.next_cursor
         with self.body:
             for call in page.items:
                 self._row(call)
@@ -127,16 +122,14 @@ class WebhookHistory:
             self._show_empty("No calls match these filters.")
         else:
             self._show_empty("No calls yet: requests to the URL above show up here as they arrive.")
-        self.newer.set_enabled(len(self.cursors) > 1)
-        self.older.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
 
     def _show_empty(self, text: str) -> None:
         self.table.set_visibility(False)
         self.empty.set_text(text)
         self.empty.set_visibility(True)
-        self.newer.set_enabled(len(self.cursors) > 1)
-        self.older.set_enabled(False)
+        self.pager.newer_button.set_enabled(not self.pager.on_first_page)
+        self.pager.older_button.set_enabled(False)  # nothing shown (yet): the page label stays as it was
 
     def _row(self, call: WebhookCall) -> None:
         with ui.element("tr").mark("webhook-call-row", f"webhook-call-{call.id}"):
@@ -162,16 +155,6 @@ class WebhookHistory:
                 ui.button(icon="visibility", on_click=lambda c=call: self.open(c)).props(
                     "flat dense round"
                 ).tooltip("Details").mark(f"webhook-call-open-{call.id}")
-
-    async def older_page(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            await self.refresh()
-
-    async def newer_page(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            await self.refresh()
 
     def open(self, call: WebhookCall) -> None:
         """One call in full: what came in (headers redacted) and what went out, bodies capped."""

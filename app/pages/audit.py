@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from nicegui import app, ui
 
 from components.audit_drawer import AuditDrawer, action_label
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext, console_page, platform, session_principal
 from components.invocation_drawer import fmt_time
@@ -37,8 +38,7 @@ class AuditPage:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.filters = AuditFilters()
-        self.cursors: list[str | None] = [None]  # the cursor of each page visited; [-1] is shown
-        self.next: str | None = None
+        self.pager = CursorPager(self.load)
         self.drawer = AuditDrawer(ctx)
 
     def build(self) -> None:
@@ -60,12 +60,7 @@ class AuditPage:
                         ui.label(header)
             self.body = ui.element("tbody")
         self.empty = ui.label("").classes("text-gray-500 p-4").mark("audit-empty")
-        with ui.row().classes("items-center gap-2"):
-            self.newer_button = ui.button("Newer", icon="chevron_left", on_click=self.newer)
-            self.newer_button.props("flat dense").mark("audit-newer")
-            self.page_label = ui.label("").classes("text-sm text-gray-500").mark("audit-page")
-            self.older_button = ui.button("Older", icon="chevron_right", on_click=self.older)
-            self.older_button.props("flat dense").mark("audit-older")
+        self.pager.controls(newer_mark="audit-newer", page_mark="audit-page", older_mark="audit-older")
 
     def _row(self, e: AuditEvent) -> None:
         with ui.element("tr").mark("audit-row", f"audit-row-{e.id}"):
@@ -90,10 +85,9 @@ class AuditPage:
                 ).tooltip("Details").mark(f"audit-open-{e.id}")
 
     async def apply(self, filters: AuditFilters) -> None:
-        previous = (self.filters, self.cursors)
-        self.filters, self.cursors = filters, [None]
-        if await self.load():
-            self.filters, self.cursors = previous
+        previous, self.filters = self.filters, filters
+        if await self.pager.restart():
+            self.filters = previous
 
     async def load(self) -> str | None:
         f = self.filters
@@ -106,14 +100,13 @@ class AuditPage:
                 since=f.since,
                 until=f.until,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
         if isinstance(page, Failed):
             return self.show_error(page.message)
         self.message.set_visibility(False)
-        self.next = page.next_cursor
         self.body.clear()
         with self.body:
             for event in page.items:
@@ -123,9 +116,7 @@ class AuditPage:
         self.empty.set_visibility(empty)
         self.empty.set_text("No events match these filters." if f.any else "Nothing has been audited yet.")
         self.count.set_text(f"{len(page.items)} event{'s' if len(page.items) != 1 else ''} shown")
-        self.newer_button.set_enabled(len(self.cursors) > 1)
-        self.older_button.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
         return None
 
     def show_error(self, message: str) -> str:
@@ -133,20 +124,8 @@ class AuditPage:
         self.message.set_visibility(True)
         return message
 
-    async def older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            if await self.load():
-                self.cursors.pop()
-
-    async def newer(self) -> None:
-        if len(self.cursors) > 1:
-            left = self.cursors.pop()
-            if await self.load():
-                self.cursors.append(left)
-
     async def on_events(self, events: list[Event]) -> None:
-        if len(self.cursors) == 1:  # only the first page gains new events
+        if self.pager.on_first_page:  # only the first page gains new events
             await self.load()
 
     def download(self, fmt: str) -> None:

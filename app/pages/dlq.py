@@ -12,6 +12,7 @@ from datetime import datetime
 from nicegui import ui
 
 from components.confirm import confirm
+from components.cursor_pager import CursorPager
 from components.dlq_drawer import DLQ_STATUS_COLOURS, DlqDrawer, last_error_type
 from components.feedback import Failed, attempt
 from components.frame import PageContext, console_page
@@ -48,8 +49,7 @@ class DlqPage:
         self.ctx = ctx
         self.writer = ctx.principal.can("developer")
         self.filters = DlqFilters()
-        self.cursors: list[str | None] = [None]  # the cursor of each page visited; [-1] is shown
-        self.next: str | None = None
+        self.pager = CursorPager(self.load)
         self.shown: dict[str, DeadLetter] = {}
         self.selected: set[str] = set()
         self.drawer = DlqDrawer(ctx, retry=self.retry_one, discard=self.discard_one)
@@ -96,12 +96,7 @@ class DlqPage:
                             ui.label(header)
                 self.body = ui.element("tbody")
             self.empty = ui.label("").classes("text-gray-500 p-4").mark("dlq-empty")
-            with ui.row().classes("items-center gap-2"):
-                self.newer_button = ui.button("Newer", icon="chevron_left", on_click=self.newer)
-                self.newer_button.props("flat dense").mark("dlq-newer")
-                self.page_label = ui.label("").classes("text-sm text-gray-500").mark("dlq-page")
-                self.older_button = ui.button("Older", icon="chevron_right", on_click=self.older)
-                self.older_button.props("flat dense").mark("dlq-older")
+            self.pager.controls(newer_mark="dlq-newer", page_mark="dlq-page", older_mark="dlq-older")
 
     def _row(self, msg: DeadLetter) -> None:
         with ui.element("tr").mark("dlq-row", f"dlq-row-{msg.id}"):
@@ -155,10 +150,9 @@ class DlqPage:
         self.discarded.set(str(stats["discarded"]))
 
     async def apply(self, filters: DlqFilters) -> None:
-        previous = (self.filters, self.cursors)
-        self.filters, self.cursors = filters, [None]
-        if await self.load():
-            self.filters, self.cursors = previous
+        previous, self.filters = self.filters, filters
+        if await self.pager.restart():
+            self.filters = previous
 
     async def load(self) -> str | None:
         f = self.filters
@@ -171,7 +165,7 @@ class DlqPage:
                 since=f.since,
                 until=f.until,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
@@ -180,7 +174,6 @@ class DlqPage:
         self.message.set_visibility(False)
         self.shown = {m.id: m for m in page.items}
         self.selected &= set(self.shown)
-        self.next = page.next_cursor
         self.body.clear()
         with self.body:
             for msg in page.items:
@@ -198,9 +191,7 @@ class DlqPage:
             self.empty.set_text(
                 "The dead-letter queue is empty: no async invocation has failed every attempt."
             )
-        self.newer_button.set_enabled(len(self.cursors) > 1)
-        self.older_button.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
         self._selection_changed()
         return None
 
@@ -208,18 +199,6 @@ class DlqPage:
         self.message.set_text(message)
         self.message.set_visibility(True)
         return message
-
-    async def older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            if await self.load():
-                self.cursors.pop()
-
-    async def newer(self) -> None:
-        if len(self.cursors) > 1:
-            left = self.cursors.pop()
-            if await self.load():
-                self.cursors.append(left)
 
     async def on_events(self, events: list[Event]) -> None:
         await self.refresh_stats()

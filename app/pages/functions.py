@@ -11,6 +11,7 @@ from app.pages.function_detail import STATUS_COLOURS, function_page
 from components.build_log import BuildLogPanel
 from components.code_panel import LANGUAGES
 from components.confirm import confirm
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.form_errors import build, clear_errors, show_error, whole
 from components.frame import PageContext, console_page
@@ -32,8 +33,7 @@ async def functions_page(ctx: PageContext) -> None:
 class FunctionList:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
-        self.cursors: list[str | None] = [None]  # the cursor of each page up to the current one
-        self.next_cursor: str | None = None
+        self.pager = CursorPager(self.load)
         self.items: list[Function] = []
         self.selected: set[str] = set()
         with ui.row().classes("w-full items-center gap-3"):
@@ -62,12 +62,10 @@ class FunctionList:
             )
         self.table = ui.column().classes("w-full gap-0").mark("fn-list")
         with ui.row().classes("w-full items-center justify-end gap-2"):
-            self.page_label = ui.label("").classes("text-sm text-gray-500").mark("fn-page")
-            self.prev = ui.button("Previous", icon="chevron_left", on_click=self._previous).props("flat")
-            self.prev.mark("fn-prev")
-            self.next = (
-                ui.button("Next", icon="chevron_right", on_click=self._next).props("flat").mark("fn-next")
-            )
+            page_label = ui.label("").classes("text-sm text-gray-500").mark("fn-page")
+            previous = ui.button("Previous", icon="chevron_left", on_click=self.pager.newer).props("flat")
+            following = ui.button("Next", icon="chevron_right", on_click=self.pager.older).props("flat")
+            self.pager.attach(previous.mark("fn-prev"), page_label, following.mark("fn-next"))
         live(ctx.client, ctx.platform.bus, FunctionChanged, handler=self._changed, max_rate=2.0)
 
     @property
@@ -84,20 +82,18 @@ class FunctionList:
                 tag=(self.tag.value or "").strip() or None,
                 sort=self.sort.value or "newest",
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             )
         )
         if isinstance(page, Failed):
             return
-        self.items, self.next_cursor = page.items, page.next_cursor
+        self.items = page.items
         self.selected &= {f.id for f in self.items}
+        self.pager.loaded(page.next_cursor)
         self._render()
 
     def _render(self, *_: Any) -> None:
         self.table.clear()
-        self.prev.set_enabled(len(self.cursors) > 1)
-        self.next.set_enabled(self.next_cursor is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
         self.bulk.set_visibility(bool(self.selected))
         with self.table:
             if not self.items:
@@ -124,7 +120,7 @@ class FunctionList:
 
     def _empty(self) -> None:
         with ui.column().classes("w-full items-center gap-2 py-10"):
-            if self.filtering or len(self.cursors) > 1:
+            if self.filtering or not self.pager.on_first_page:
                 ui.label("No functions match these filters on this page.").mark("fn-no-match")
                 return
             ui.icon("functions").classes("text-5xl text-gray-400")
@@ -155,19 +151,9 @@ class FunctionList:
         ).mark(f"fn-delete-{fn.name}").set_enabled(writer)
 
     async def _filtered(self, *_: Any) -> None:
-        self.cursors = [None]
+        self.pager.reset()
         self.selected.clear()
         await self.load()
-
-    async def _next(self) -> None:
-        if self.next_cursor is not None:
-            self.cursors.append(self.next_cursor)
-            await self.load()
-
-    async def _previous(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            await self.load()
 
     async def _changed(self, events: list[Event]) -> None:
         await self.load()

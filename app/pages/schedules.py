@@ -11,6 +11,7 @@ from typing import Any
 from nicegui import ui
 
 from components.confirm import confirm
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext, console_page
 from components.invocation_drawer import fmt_ms, fmt_time
@@ -124,8 +125,7 @@ class ScheduleActions:
 class SchedulesPage:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
-        self.cursors: list[str | None] = [None]
-        self.next: str | None = None
+        self.pager = CursorPager(self.load)
         self.actions = ScheduleActions(ctx, self.load)
         with ui.row().classes("w-full items-end gap-3").mark("schedule-filters"):
             self.status = ui.select(STATUS_OPTIONS, value="", label="Status", on_change=self.apply)
@@ -145,16 +145,11 @@ class SchedulesPage:
                         ui.label(header)
             self.body = ui.element("tbody")
         self.empty = ui.label("").classes("text-gray-500 p-4").mark("schedules-empty")
-        with ui.row().classes("items-center gap-2"):
-            self.newer = ui.button("Newer", icon="chevron_left", on_click=self.go_newer).props("flat dense")
-            self.newer.mark("schedules-newer")
-            self.page_label = ui.label("").classes("text-sm text-gray-500")
-            self.older = ui.button("Older", icon="chevron_right", on_click=self.go_older).props("flat dense")
-            self.older.mark("schedules-older")
+        self.pager.controls(newer_mark="schedules-newer", older_mark="schedules-older")
         live(ctx.client, ctx.platform.bus, *_live_types(), handler=self.on_events, max_rate=2, accept=_accept)
 
     async def apply(self) -> None:
-        self.cursors = [None]
+        self.pager.reset()
         await self.load()
 
     async def load(self) -> None:
@@ -165,7 +160,7 @@ class SchedulesPage:
                 paused={"active": False, "paused": True}.get(status),
                 search=(self.search.value or "").strip() or None,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
@@ -175,7 +170,6 @@ class SchedulesPage:
             return
         self.message.set_visibility(False)
         last = await self.ctx.platform.schedules.last_runs(page.items)
-        self.next = page.next_cursor
         self.body.clear()
         with self.body:
             for schedule in page.items:
@@ -189,9 +183,7 @@ class SchedulesPage:
             if filtered
             else "No schedules yet: create one to run a function on a cron expression."
         )
-        self.newer.set_enabled(len(self.cursors) > 1)
-        self.older.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
 
     def _row(self, schedule: Schedule, last: RunInfo | None) -> None:
         service = self.ctx.platform.schedules
@@ -218,16 +210,6 @@ class SchedulesPage:
                         ui.label(fmt_time(last.run.scheduled_at)).classes("text-xs text-gray-500")
             with ui.element("td"):
                 self.actions.buttons(schedule)
-
-    async def go_older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            await self.load()
-
-    async def go_newer(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            await self.load()
 
     async def on_events(self, events: list[Event]) -> None:
         await self.load()
@@ -259,8 +241,7 @@ class ScheduleDetail:
     def __init__(self, ctx: PageContext, schedule_id: str) -> None:
         self.ctx = ctx
         self.schedule_id = schedule_id
-        self.cursors: list[str | None] = [None]
-        self.next: str | None = None
+        self.pager = CursorPager(self.load_runs)
         self.actions = ScheduleActions(ctx, self.load, deleted=self._gone)
         self.header = ui.row().classes("w-full items-center gap-3").mark("schedule-header")
         self.info = ui.card().classes("w-full gap-1").mark("schedule-info")
@@ -272,11 +253,7 @@ class ScheduleDetail:
                         ui.label(header)
             self.body = ui.element("tbody")
         self.empty = ui.label("No runs yet.").classes("text-gray-500 p-4").mark("runs-empty")
-        with ui.row().classes("items-center gap-2"):
-            self.newer = ui.button("Newer", icon="chevron_left", on_click=self.go_newer).props("flat dense")
-            self.page_label = ui.label("").classes("text-sm text-gray-500")
-            self.older = ui.button("Older", icon="chevron_right", on_click=self.go_older).props("flat dense")
-            self.older.mark("runs-older")
+        self.pager.controls(older_mark="runs-older")
         live(
             ctx.client,
             ctx.platform.bus,
@@ -337,22 +314,19 @@ class ScheduleDetail:
     async def load_runs(self) -> None:
         page = await attempt(
             self.ctx.platform.schedules.runs(
-                self.ctx.principal, self.schedule_id, limit=PAGE_SIZE, cursor=self.cursors[-1]
+                self.ctx.principal, self.schedule_id, limit=PAGE_SIZE, cursor=self.pager.current
             ),
             notify=False,
         )
         if isinstance(page, Failed):
             return
-        self.next = page.next_cursor
         self.body.clear()
         with self.body:
             for info in page.items:
                 self._run_row(info)
         self.table.set_visibility(bool(page.items))
         self.empty.set_visibility(not page.items)
-        self.newer.set_enabled(len(self.cursors) > 1)
-        self.older.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
 
     def _run_row(self, info: RunInfo) -> None:
         run = info.run
@@ -375,16 +349,6 @@ class ScheduleDetail:
             with ui.element("td").classes("max-w-[360px]"):
                 error = run.error or (info.result.error if info.result else None) or ""
                 ui.label(error).classes("text-sm truncate")
-
-    async def go_older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            await self.load_runs()
-
-    async def go_newer(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            await self.load_runs()
 
     async def on_events(self, events: list[Event]) -> None:
         if any(isinstance(e, ScheduleChanged) and e.action == "deleted" for e in events):

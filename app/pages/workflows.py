@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 
 from components.confirm import confirm
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext, console_page
 from components.invocation_drawer import fmt_time
@@ -38,8 +39,7 @@ class WorkflowList:
         self.writer = ctx.principal.can("developer")
         self.q = ""
         self.status: str | None = None
-        self.cursors: list[str | None] = [None]
-        self.next: str | None = None
+        self.pager = CursorPager(self.load)
         self.shown: dict[str, Workflow] = {}
 
     def build(self, q: str = "", status: str = "") -> None:
@@ -62,12 +62,9 @@ class WorkflowList:
                         ui.label(header)
             self.body = ui.element("tbody")
         self.empty = ui.column().classes("w-full items-center p-6 gap-2").mark("workflows-empty")
-        with ui.row().classes("items-center gap-2"):
-            self.newer_button = ui.button("Newer", icon="chevron_left", on_click=self.newer)
-            self.newer_button.props("flat dense").mark("workflows-newer")
-            self.page_label = ui.label("").classes("text-sm text-gray-500").mark("workflows-page")
-            self.older_button = ui.button("Older", icon="chevron_right", on_click=self.older)
-            self.older_button.props("flat dense").mark("workflows-older")
+        self.pager.controls(
+            newer_mark="workflows-newer", page_mark="workflows-page", older_mark="workflows-older"
+        )
 
     def _row(self, workflow: Workflow) -> None:
         states = workflow.definition.get("states", {}) if isinstance(workflow.definition, dict) else {}
@@ -97,7 +94,7 @@ class WorkflowList:
     async def apply(self) -> None:
         self.q = str(self.search.value or "").strip()
         self.status = self.status_box.value or None
-        self.cursors = [None]
+        self.pager.reset()  # a failed load keeps the new filters on page 1
         await self.load()
 
     async def load(self) -> str | None:
@@ -107,7 +104,7 @@ class WorkflowList:
                 q=self.q or None,
                 status=self.status,
                 limit=PAGE_SIZE,
-                cursor=self.cursors[-1],
+                cursor=self.pager.current,
             ),
             notify=False,
         )
@@ -117,7 +114,6 @@ class WorkflowList:
             return page.message
         self.message.set_visibility(False)
         self.shown = {w.id: w for w in page.items}
-        self.next = page.next_cursor
         self.body.clear()
         with self.body:
             for workflow in page.items:
@@ -136,22 +132,8 @@ class WorkflowList:
                 ).classes("text-gray-500")
                 if self.writer:
                     ui.button("New workflow", icon="add", on_click=self.open_create).props("outline")
-        self.newer_button.set_enabled(len(self.cursors) > 1)
-        self.older_button.set_enabled(self.next is not None)
-        self.page_label.set_text(f"Page {len(self.cursors)}")
+        self.pager.loaded(page.next_cursor)
         return None
-
-    async def older(self) -> None:
-        if self.next:
-            self.cursors.append(self.next)
-            if await self.load():
-                self.cursors.pop()
-
-    async def newer(self) -> None:
-        if len(self.cursors) > 1:
-            left = self.cursors.pop()
-            if await self.load():
-                self.cursors.append(left)
 
     async def on_events(self, events: list[Event]) -> None:
         await self.load()
