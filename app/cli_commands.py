@@ -141,20 +141,21 @@ def logs(
     if as_json and not follow:
         print_json(page)
         return
-    recent = list(reversed(page["logs"]))  # the API gives newest first
-    for entry in recent:
-        emit(entry)
-    if not follow:
-        return
-    # An empty `after` asks for everything newer than nothing, so following starts even with no logs yet.
-    last = recent[-1]["id"] if recent else ""
-    try:
+    try:  # following, Ctrl-C is how one stops, at any moment (even while the first page prints)
+        recent = list(reversed(page["logs"]))  # the API gives newest first
+        for entry in recent:
+            emit(entry)
+        if not follow:
+            return
+        # An empty `after` asks for everything newer than nothing: following starts even with no logs yet.
+        last = recent[-1]["id"] if recent else ""
         while True:
             for entry in st.client.get(path, params={"after": last, "wait": _FOLLOW_WAIT_SEC})["logs"]:
                 emit(entry)
                 last = entry["id"]
     except KeyboardInterrupt:
-        return
+        if not follow:
+            raise
 
 
 @invocations_app.command("ls")

@@ -184,8 +184,8 @@ class ConfigPanel:
             return env
         values["env_vars"] = env
         values["executor"] = self.executor.value or fn.executor
-        if values["executor"] == "docker":  # a blank image is sent as none: the service says it needs one
-            values["image"] = (self.fields["image"].value or "").strip() or None
+        if values["executor"] == "docker":  # a blank image is sent as "": the service says it needs one
+            values["image"] = (self.fields["image"].value or "").strip()
         return {k: v for k, v in values.items() if v != getattr(fn, k)}
 
     async def save(self) -> None:

@@ -9,8 +9,11 @@ tests empty it first. `empty_db` yields a database with no schema at all (for mi
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
+import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -151,12 +154,35 @@ def postgres_url(postgres_server: PostgresServer | None) -> Iterator[str]:
         run_async(lambda: postgres_server.drop_database(name))
 
 
+_template: Path | None = None
+_template_lock = threading.Lock()
+
+
+def migrated_sqlite() -> Path:
+    """A migrated SQLite file, made once per test process (cheaper to copy than to migrate each time)."""
+    global _template
+    with _template_lock:
+        if _template is None:
+            path = Path(tempfile.mkdtemp(prefix="nimbus-sqlite-template-")) / "nimbus.db"
+            run_async(lambda: _migrate_url(f"sqlite+aiosqlite:///{path}"))
+            atexit.register(shutil.rmtree, path.parent, True)
+            _template = path
+        return _template
+
+
+def seed_data_dir(data_dir: Path) -> None:
+    """Give a new platform's data dir the migrated database, so its start finds the schema at head (the
+    same database the migrations make; a dir that has one already, e.g. across a restart, keeps it)."""
+    target = data_dir / "nimbus.db"
+    if not target.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_sqlite(), target)
+
+
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template() -> Path:
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "nimbus.db"
-    run_async(lambda: _migrate_url(f"sqlite+aiosqlite:///{path}"))
-    return path
+    return migrated_sqlite()
 
 
 async def _migrate_url(url: str) -> None:

@@ -76,7 +76,8 @@ class _Config(BaseModel):
     retry_backoff_max_ms: int | None = Field(default=None, ge=0, le=86_400_000)
     network: bool | None = None
     executor: Literal["process", "docker"] | None = None
-    image: str | None = Field(default=None, max_length=256, pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")
+    # "" = no image (the docker executor then refuses: it needs one)
+    image: str | None = Field(default=None, max_length=256, pattern=r"^([a-z0-9][a-z0-9._/:@-]*)?$")
     env_vars: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
 

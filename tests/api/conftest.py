@@ -12,11 +12,16 @@ import pytest
 from app.main import create_api
 from engine.config import Settings
 from engine.platform import Platform
+from tests.db_fixtures import seed_data_dir
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings of a test platform in `data_dir`, whose SQLite database starts migrated (a copy of one
+    migrated file: tests/data/test_migrations.py tests the migrations themselves)."""
+    if "database_url" not in overrides:
+        seed_data_dir(data_dir)
     values: dict[str, object] = {
         "data_dir": data_dir,
         "admin_password": ADMIN_PASSWORD,

@@ -1,6 +1,6 @@
 """/api/v1/audit over a real platform: filters (action, actor, target, time range), cursor pagination,
 bad input, admins only, the action list, and the export of a filtered set as CSV and JSON, streamed in
-chunks so 100k events export in constant memory."""
+chunks so a large export (bench/audit_export.py: 100,000 events) runs in constant memory."""
 
 from __future__ import annotations
 
@@ -171,8 +171,9 @@ async def test_export_json_is_one_array_of_events(client: httpx.AsyncClient) -> 
     assert empty.json() == []
 
 
-async def test_100k_events_export_in_chunks_with_constant_memory(platform: Platform) -> None:
-    total = 100_000
+async def test_a_large_export_streams_in_chunks_with_constant_memory(platform: Platform) -> None:
+    # 24 batches here keep the suite fast; bench/audit_export.py exports 100,000 events the same way.
+    total = 24 * EXPORT_BATCH
     await insert_events(platform, total, actor="bulk")
     started = time.perf_counter()
     size = chunks = lines = 0
@@ -182,14 +183,14 @@ async def test_100k_events_export_in_chunks_with_constant_memory(platform: Platf
     print(f"\ncsv export: {total} events, {size / 1e6:.1f} MB in {chunks} chunks, {elapsed:.2f} s")
     assert lines == total + 1  # the header and every event once
     assert chunks == 1 + total // EXPORT_BATCH  # the header, then one chunk per batch: it pages
-    # Constant memory: while 40 batches stream by, about one is held at a time, never the whole set.
+    # Constant memory: while 20 batches stream by, about one is held at a time, never the whole set.
     tracemalloc.start()
     try:
         taken = read = 0
         stream = await platform.audit.export(SYSTEM, AuditFilters(actor="bulk"), "json")
         async for chunk in stream:
             taken, read = taken + len(chunk), read + 1
-            if read > 40:
+            if read > 20:
                 break
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -197,4 +198,4 @@ async def test_100k_events_export_in_chunks_with_constant_memory(platform: Platf
     await stream.aclose()  # type: ignore[attr-defined]
     batch = taken / read
     print(f"json: {read} chunks, {taken / 1e6:.1f} MB read, peak {peak / 1e6:.1f} MB traced")
-    assert peak < 12 * batch, (peak, batch)  # holding all 40 would be > 40 batches
+    assert peak < 12 * batch, (peak, batch)  # holding all 20 would be > 20 batches
