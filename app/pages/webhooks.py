@@ -18,6 +18,7 @@ from components.webhook_history import WebhookHistory
 from components.webhook_settings import SCHEMES, WebhookSettingsForm, ask_grace, show_secret
 from data.models import Webhook, WebhookCall
 from engine.events import Event, WebhookCalled, WebhookChanged
+from engine.services.setting_specs import API_ADDRESS
 
 
 @console_page("/webhooks", "Webhooks")
@@ -39,7 +40,9 @@ class WebhooksPage:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.writer = ctx.principal.can("developer")
-        self.base = str(ctx.request.base_url).rstrip("/")
+        # The API address setting (General) when set, else the address this page was reached on.
+        configured = str(ctx.platform.system_settings.get(API_ADDRESS) or "")
+        self.base = (configured or str(ctx.request.base_url)).rstrip("/")
         self.hooks: list[Webhook] = []
         self.selected: Webhook | None = None
         self.last_labels: dict[str, ui.label] = {}

@@ -244,8 +244,8 @@ register(
         "",
         "general",
         "API address",
-        "The address clients use to reach this platform's API (shown in the console, CLI snippets and "
-        "webhook URLs). Empty: the address the request came in on.",
+        "The address clients use to reach this platform's API (the webhook URLs the console shows). "
+        "Empty: the address the request came in on.",
         max_length=256,
         check=_url,
     ),

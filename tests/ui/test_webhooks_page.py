@@ -222,3 +222,11 @@ async def test_a_workflow_gets_a_webhook_from_the_page_too(console: User, platfo
     assert hook.enabled and hook.target_name == "flow"
     assert await call(platform, hook.key) == 200
     await eventually(lambda: rows(console, "webhook-call-row") == 1)
+
+
+async def test_urls_use_the_api_address_setting_when_it_is_set(console: User, platform: Platform) -> None:
+    hook = await webhook(platform)
+    await platform.system_settings.update(SYSTEM, "api_address", "https://fn.example.com")
+    await log_in(console, then="/webhooks?function=orders")
+    expected = f"https://fn.example.com/webhook/{hook.key}"
+    await eventually(lambda: text_of(console, "webhook-detail-url") == expected)
