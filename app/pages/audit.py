@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from nicegui import app, ui
 
+from app.pages._query import query_moment
 from components.audit_drawer import AuditDrawer, action_label
 from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
@@ -207,8 +208,8 @@ async def download_audit(
             action=action or None,
             actor=actor or None,
             target=target or None,
-            since=_moment(since, "since"),
-            until=_moment(until, "until"),
+            since=query_moment(since, "since"),
+            until=query_moment(until, "until"),
         )
         chunks = await platform().audit.export(principal, filters, format)
     except NimbusError as exc:
@@ -219,13 +220,3 @@ async def download_audit(
         media_type=_MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="nimbus-audit-{stamp}.{format}"'},
     )
-
-
-def _moment(text: str, field: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(field, f"{field} is not an ISO date and time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

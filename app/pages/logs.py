@@ -6,12 +6,11 @@ session, streaming `LogService.export`, so a large export never sits in memory."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from nicegui import app, ui
 
+from app.pages._query import query_moment
 from components.frame import PageContext, console_page, platform, session_principal
 from components.function_filter import function_filter, selected_function
 from components.invocation_table import TimeRangeInput
@@ -82,8 +81,8 @@ async def download_logs(
             function=function or None,
             level=level or None,
             text=q or None,
-            since=_moment(since, "since"),
-            until=_moment(until, "until"),
+            since=query_moment(since, "since"),
+            until=query_moment(until, "until"),
         )
         chunks = await platform().logs.export(principal, filters, format)  # type: ignore[arg-type]
     except NimbusError as exc:
@@ -93,13 +92,3 @@ async def download_logs(
         media_type=_MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="nimbus-logs.{format}"'},
     )
-
-
-def _moment(text: str, field: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(field, f"{field} is not an ISO date and time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
