@@ -62,6 +62,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, the text SQLAlchemy's DATETIME stores ("YYYY-MM-DD HH:MM:SS.ffffff"), made in one
+        step: the two-step default (this type's conversion, then DATETIME's %-formatting) was a tenth of
+        the single writer's time, at ten datetimes per async invocation."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not UTC and value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00" of an aware one
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

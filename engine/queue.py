@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +23,28 @@ from data.models import QueueJob
 from data.types import utcnow
 
 _jobs = QueueJob.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A queue_jobs row as a claim returned it: plain values, no session or ORM state behind them."""
+
+    id: str
+    invocation_id: str
+    function_id: str
+    payload: Any
+    source: str
+    attempt: int
+    max_attempts: int
+    status: str
+    run_at: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    errors: list[dict[str, Any]]
+    created_at: datetime
+
+
+_CLAIMED_COLUMNS = [_jobs.c[f.name] for f in fields(ClaimedJob)]
 
 
 @runtime_checkable
@@ -60,9 +83,13 @@ class JobQueue(Protocol):
 
     async def claim(
         self, session: AsyncSession, owner: str, limit: int, lease_sec: float
-    ) -> list[QueueJob]: ...
+    ) -> list[ClaimedJob]: ...
 
     async def extend(self, session: AsyncSession, job_id: str, owner: str, lease_sec: float) -> bool: ...
+
+    async def extend_many(
+        self, session: AsyncSession, job_ids: list[str], owner: str, lease_sec: float
+    ) -> int: ...
 
     async def complete(self, session: AsyncSession, job_id: str, owner: str) -> bool: ...
 
@@ -104,7 +131,9 @@ class SqlJobQueue:
         row = {column.name: getattr(job, column.name) for column in _jobs.columns}
         await session.execute(insert(_jobs), [row])
 
-    async def claim(self, session: AsyncSession, owner: str, limit: int, lease_sec: float) -> list[QueueJob]:
+    async def claim(
+        self, session: AsyncSession, owner: str, limit: int, lease_sec: float
+    ) -> list[ClaimedJob]:
         raise NotImplementedError
 
     async def extend(self, session: AsyncSession, job_id: str, owner: str, lease_sec: float) -> bool:
@@ -115,6 +144,19 @@ class SqlJobQueue:
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_sec))
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def extend_many(
+        self, session: AsyncSession, job_ids: list[str], owner: str, lease_sec: float
+    ) -> int:
+        """`extend` for many jobs in one statement (the heartbeat's); returns how many are still ours."""
+        if not job_ids:
+            return 0
+        result = await session.execute(
+            update(_jobs)
+            .where(_jobs.c.id.in_(job_ids), _jobs.c.lease_owner == owner, _jobs.c.status == "running")
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_sec))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def complete(self, session: AsyncSession, job_id: str, owner: str) -> bool:
         result = await session.execute(delete(_jobs).where(_owned(job_id, owner)))
@@ -198,14 +240,13 @@ def lapsed(now: datetime, limit: int) -> Select[Any]:
 
 async def take(
     session: AsyncSession, which: ColumnElement[bool], owner: str, now: datetime, lease_sec: float
-) -> list[QueueJob]:
+) -> list[ClaimedJob]:
     """Mark the jobs `which` selects as running under `owner`'s lease; return them, oldest run_at first.
 
-    ORM RETURNING builds the QueueJob objects through the mapper (about 6x faster than constructing
-    SQLModel objects, which validate); they belong to the caller's session, and stay readable after
-    its commit because Database's sessions do not expire on commit."""
+    Core RETURNING into slotted dataclasses: building them through the ORM mapper took a sixth of
+    the single writer's time under load (SQLModel objects, which validate, were six times slower still)."""
     result = await session.execute(
-        update(QueueJob)
+        update(_jobs)
         .where(which)
         .values(
             status="running",
@@ -213,10 +254,11 @@ async def take(
             lease_expires_at=now + timedelta(seconds=lease_sec),
             attempt=_jobs.c.attempt + 1,
         )
-        .returning(QueueJob)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*_CLAIMED_COLUMNS)
     )
-    return sorted(result.scalars().all(), key=lambda job: (job.run_at, job.id))
+    jobs = [ClaimedJob(*row) for row in result]
+    jobs.sort(key=lambda job: (job.run_at, job.id))
+    return jobs
 
 
 def _owned(job_id: str, owner: str) -> ColumnElement[bool]:

@@ -9,13 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.models import QueueJob
 from data.types import utcnow
-from engine.queue import SqlJobQueue, due, lapsed, take
+from engine.queue import ClaimedJob, SqlJobQueue, due, lapsed, take
 
 _jobs = QueueJob.__table__  # type: ignore[attr-defined]
 
 
 class SqliteJobQueue(SqlJobQueue):
-    async def claim(self, session: AsyncSession, owner: str, limit: int, lease_sec: float) -> list[QueueJob]:
+    async def claim(
+        self, session: AsyncSession, owner: str, limit: int, lease_sec: float
+    ) -> list[ClaimedJob]:
         """Take up to `limit` due jobs (oldest run_at first) under a lease of `lease_sec` seconds."""
         if limit <= 0:
             return []

@@ -2,21 +2,27 @@
 retries with exponential backoff per the function's policy, and after the last attempt hands the job
 to the DLQ with every attempt's error. A job whose lease expired (its node died) is claimed again.
 
-Every attempt is on record before it runs: the claim transaction also inserts the attempt row
-(status running). If the node dies mid-run, the next claim marks that row abandoned, so a job that
-ran twice shows both runs. Successes are settled in batches (one transaction for many jobs)."""
+Every attempt is on record: the claim transaction counts it in the job's `attempt`, under this node's
+lease. An attempt is written once, when it ends (its attempt row, and the invocation row's outcome),
+unless it is still running after RUNNING_MARK_AFTER_SEC: then the invocation row says running and a
+running attempt row appears while it runs. Most async work is short, and writing the start of every
+attempt was two of the seven row writes an invocation cost. If the node dies mid-run, the next claim
+marks the attempt abandoned (inserting its row when it had none), so a job that ran twice shows both
+runs. Successes are settled in batches (one transaction for many jobs)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import Executable, bindparam, delete, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.batcher import Batcher
@@ -31,7 +37,7 @@ from engine.invoke.backoff import backoff_delay
 from engine.invoke.catalog import Catalog
 from engine.invoke.records import invocation_values, log_rows, store_body
 from engine.pool import WorkerPool
-from engine.queue import JobQueue
+from engine.queue import ClaimedJob, JobQueue
 from engine.runtimes.base import ErrorInfo, ExecResult, InvokeContext
 from engine.services.deployments import NotDeployed
 
@@ -39,9 +45,11 @@ log = logging.getLogger("nimbus.queue")
 
 _inv = Invocation.__table__  # type: ignore[attr-defined]
 _att = InvocationAttempt.__table__  # type: ignore[attr-defined]
+RUNNING_MARK_AFTER_SEC = 0.1
+# The invocation row says running, unless this attempt (or a later one) has already been settled on it.
 _MARK_RUNNING = (
     update(_inv)
-    .where(_inv.c.id == bindparam("_id"))
+    .where(_inv.c.id == bindparam("_id"), _inv.c.attempt < bindparam("_attempt"))
     .values(
         status="running",
         attempt=bindparam("_attempt"),
@@ -49,11 +57,13 @@ _MARK_RUNNING = (
         node=bindparam("_node"),
     )
 )
+_ATTEMPT_KEY = ("invocation_id", "attempt")  # unique: one row per attempt of an invocation
+_ATTEMPT_END = ("status", "error_type", "error_message", "cold", "duration_ms", "started_at", "ended_at")
 
 
 @dataclass(slots=True)
 class _Claimed:
-    job: QueueJob
+    job: ClaimedJob
     attempt_id: str
     started: datetime
 
@@ -176,44 +186,9 @@ class QueueConsumer:
                 return
             now = utcnow()
             claimed.extend(_Claimed(job, new_id(), now) for job in jobs)
-            again = [job.invocation_id for job in jobs if job.attempt > 1]
+            again = [job for job in jobs if job.attempt > 1]
             if again:
-                await session.execute(
-                    update(_att)
-                    .where(_att.c.invocation_id.in_(again), _att.c.status == "running")
-                    .values(
-                        status="abandoned",
-                        error_type="NodeLost",
-                        ended_at=now,
-                        error_message="the node running this attempt stopped before it finished",
-                    )
-                )
-            await session.execute(
-                insert(_att),
-                [
-                    {
-                        "id": c.attempt_id,
-                        "invocation_id": c.job.invocation_id,
-                        "attempt": c.job.attempt,
-                        "status": "running",
-                        "cold": False,
-                        "started_at": now,
-                    }
-                    for c in claimed
-                ],
-            )
-            await session.execute(
-                _MARK_RUNNING,
-                [
-                    {
-                        "_id": c.job.invocation_id,
-                        "_attempt": c.job.attempt,
-                        "_started": now,
-                        "_node": self._owner,
-                    }
-                    for c in claimed
-                ],
-            )
+                await _record_lost_attempts(session, again, now)
 
         await self._batcher.commit(write)
         return claimed
@@ -234,8 +209,8 @@ class QueueConsumer:
         queue, owner, lease = self._queue, self._owner, self._settings.lease_sec
 
         async def extend(session: AsyncSession) -> None:
-            for job_id in ids:
-                await queue.extend(session, job_id, owner, lease)
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                await queue.extend_many(session, ids[start : start + 500], owner, lease)
 
         return extend
 
@@ -243,12 +218,40 @@ class QueueConsumer:
 
     async def _run(self, claimed: _Claimed) -> None:
         claimed.started = utcnow()
+        mark = asyncio.get_running_loop().call_later(RUNNING_MARK_AFTER_SEC, self._mark_running, claimed)
         try:
             await self._run_job(claimed)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job %s failed inside the platform; it runs again after its lease", claimed.job.id)
+        finally:
+            mark.cancel()
+
+    def _mark_running(self, claimed: _Claimed) -> None:
+        """Put a long attempt on record as running. Written behind (not awaited): the settle written
+        after it wins, and one written before it (a batched success) makes it a no-op."""
+        job, owner = claimed.job, self._owner
+        attempt = {
+            "id": claimed.attempt_id,
+            "invocation_id": job.invocation_id,
+            "attempt": job.attempt,
+            "status": "running",
+            "cold": False,
+            "started_at": claimed.started,
+        }
+        running = {
+            "_id": job.invocation_id,
+            "_attempt": job.attempt,
+            "_started": claimed.started,
+            "_node": owner,
+        }
+
+        async def write(session: AsyncSession) -> None:
+            await session.execute(_MARK_RUNNING, [running])
+            await session.execute(_attempt_upsert(_dialect(session), ()), [attempt])
+
+        self._batcher.submit(write)
 
     async def _run_job(self, claimed: _Claimed) -> None:
         job = claimed.job
@@ -321,8 +324,12 @@ class QueueConsumer:
             output=output,
         )
         values["attempt"] = job.attempt
+        values["node"] = self._owner
         error = result.error.to_dict() if result.error else None
         attempt = {
+            "id": claimed.attempt_id,
+            "invocation_id": job.invocation_id,
+            "attempt": job.attempt,
             "status": result.status,
             "started_at": claimed.started,
             "error_type": error["type"] if error else None,
@@ -441,14 +448,9 @@ class QueueConsumer:
 
 
 async def _write_attempt_rows(session: AsyncSession, settled: list[_Settled]) -> None:
-    """The attempt, invocation and log rows of finished attempts (executemany per table)."""
-    attempt_cols = tuple(settled[0].attempt)
-    await session.execute(
-        update(_att)
-        .where(_att.c.id == bindparam("_id"))
-        .values({c: bindparam(f"_a_{c}") for c in attempt_cols}),
-        [{"_id": s.claimed.attempt_id, **{f"_a_{c}": s.attempt[c] for c in attempt_cols}} for s in settled],
-    )
+    """The attempt, invocation and log rows of finished attempts (executemany per table). The attempt
+    row is inserted, or completed when it was put on record as running."""
+    await session.execute(_attempt_upsert(_dialect(session), _ATTEMPT_END), [s.attempt for s in settled])
     inv_cols = tuple(settled[0].invocation)
     await session.execute(
         update(_inv).where(_inv.c.id == bindparam("_id")).values({c: bindparam(f"_i_{c}") for c in inv_cols}),
@@ -469,6 +471,43 @@ async def _write_successes(
         return
     await _write_attempt_rows(session, settled)
     await queue.complete_many(session, [s.claimed.job.id for s in settled], owner)
+
+
+async def _record_lost_attempts(session: AsyncSession, jobs: list[ClaimedJob], now: datetime) -> None:
+    """Claimed again: every earlier attempt that did not end was lost with its node. One marked running
+    becomes abandoned; one that died before it was marked gets an abandoned row (a job that failed
+    and was retried already has rows for its earlier attempts, and keeps them)."""
+    lost = {"status": "abandoned", "error_type": "NodeLost", "ended_at": now}
+    message = "the node running this attempt stopped before it finished"
+    await session.execute(
+        update(_att)
+        .where(_att.c.invocation_id.in_([job.invocation_id for job in jobs]), _att.c.status == "running")
+        .values(**lost, error_message=message)
+    )
+    await session.execute(
+        _attempt_upsert(_dialect(session), ()),
+        [
+            {"id": new_id(), "invocation_id": job.invocation_id, "attempt": n, "cold": False, **lost}
+            | {"error_message": message, "started_at": None, "duration_ms": None}
+            for job in jobs
+            for n in range(1, job.attempt)
+        ],
+    )
+
+
+def _dialect(session: AsyncSession) -> str:
+    return str(session.get_bind().dialect.name)
+
+
+@functools.cache
+def _attempt_upsert(dialect: str, overwrite: tuple[str, ...]) -> Executable:
+    """INSERT an attempt row; on a row for the same attempt, overwrite these columns (none: keep it)."""
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(_att)
+    if not overwrite:
+        return stmt.on_conflict_do_nothing(index_elements=list(_ATTEMPT_KEY))
+    return stmt.on_conflict_do_update(
+        index_elements=list(_ATTEMPT_KEY), set_={c: stmt.excluded[c] for c in overwrite}
+    )
 
 
 def _failure(kind: str, message: str) -> ExecResult:
