@@ -65,14 +65,21 @@ class LocalBus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self._callbacks: list[tuple[tuple[type[Event], ...], Callable[[Event], None]]] = []
+        # The callbacks each event type reaches, worked out on its first publish: a busy node publishes
+        # a few events per invocation, and most callbacks want none of them.
+        self._routes: dict[type[Event], list[Callable[[Event], None]]] = {}
 
     def publish(self, event: Event) -> None:
         for sub in self._subs:
             if sub.matches(event):
                 sub.offer(event)
-        for types, callback in self._callbacks:
-            if not types or isinstance(event, types):
-                callback(event)
+        route = self._routes.get(type(event))
+        if route is None:
+            route = self._routes[type(event)] = [
+                callback for types, callback in self._callbacks if not types or isinstance(event, types)
+            ]
+        for callback in route:
+            callback(event)
 
     def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, types, maxsize)
@@ -83,7 +90,14 @@ class LocalBus:
         """Call `callback` synchronously for each matching event; returns the unsubscribe function."""
         entry = (types, callback)
         self._callbacks.append(entry)
-        return lambda: self._callbacks.remove(entry) if entry in self._callbacks else None
+        self._routes.clear()
+
+        def unsubscribe() -> None:
+            if entry in self._callbacks:
+                self._callbacks.remove(entry)
+                self._routes.clear()
+
+        return unsubscribe
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +97,8 @@ class WorkerPool:
 
     async def invoke(self, spec: FunctionSpec, event: Any, ctx: InvokeContext) -> ExecResult:
         runtime = self._runtime(spec)
-        async with self._slot(spec):
+        held = await self._slot(spec)
+        try:
             pool = self._pool(spec)
             pool.invocations += 1
             worker = await self._take_idle(pool)
@@ -118,12 +118,16 @@ class WorkerPool:
             finally:
                 pool.busy -= 1
             await self._release(pool, worker)
+        finally:
+            for sem in held:
+                sem.release()
         if cold:
             result = dataclasses.replace(result, cold=True, init_ms=worker.init_ms)
         return result
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, spec: FunctionSpec) -> AsyncIterator[None]:
+    async def _slot(self, spec: FunctionSpec) -> list[asyncio.Semaphore]:
+        """Take the function's and the platform's concurrency slots (waiting, bounded, for a free one);
+        returns what to release, innermost first."""
         deadline = time.monotonic() + self.settings.wait_timeout_sec
         held: list[asyncio.Semaphore] = []
         try:
@@ -134,11 +138,12 @@ class WorkerPool:
                     await self._wait(sem, spec, deadline)
                 else:
                     await sem.acquire()  # free: returns without suspending
-                held.append(sem)
-            yield
-        finally:
-            for sem in reversed(held):
+                held.insert(0, sem)
+        except BaseException:
+            for sem in held:
                 sem.release()
+            raise
+        return held
 
     async def _wait(self, sem: asyncio.Semaphore, spec: FunctionSpec, deadline: float) -> None:
         if self._waiting >= self.settings.max_waiting:

@@ -98,6 +98,7 @@ class QueueConsumer:
         self._catalog = catalog
         self._queue = queue
         self._owner = settings.node_id
+        self._spill = settings.data_dir / "bodies"
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
@@ -313,7 +314,7 @@ class QueueConsumer:
         output = store_body(
             result.result if result.ok else None,
             limit=self._settings.inline_body_bytes,
-            spill_dir=self._settings.data_dir / "bodies",
+            spill_dir=self._spill,
             name=f"{job.invocation_id}.output",
         )
         values = invocation_values(
