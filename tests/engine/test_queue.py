@@ -14,7 +14,7 @@ from data.db import Database
 from data.models import QueueJob
 from data.types import new_id, utcnow
 from engine.invoke.backoff import backoff_delay
-from engine.queue import JobQueue, LocalNotifier, make_queue
+from engine.queue import ClaimedJob, JobQueue, LocalNotifier, make_queue
 
 DEADLINE = 5.0
 LEASE = 30.0
@@ -43,7 +43,7 @@ async def enqueue(db: Database, queue: JobQueue, *jobs: QueueJob) -> None:
 
 async def claim(
     db: Database, queue: JobQueue, owner: str, limit: int = 10, lease: float = LEASE
-) -> list[QueueJob]:
+) -> list[ClaimedJob]:
     async with db.transaction() as session:
         return await queue.claim(session, owner, limit, lease)
 
@@ -135,6 +135,24 @@ async def test_extending_a_lease_keeps_the_job(db: Database, queue: JobQueue) ->
     assert await claim(db, queue, "node-b") == []
     async with db.session() as session:
         assert (await queue.depth(session))["running"] == 1
+
+
+async def test_many_leases_are_extended_and_many_jobs_completed_at_once_only_by_their_owner(
+    db: Database, queue: JobQueue
+) -> None:
+    await enqueue(db, queue, job(), job(), job())
+    mine = await claim(db, queue, "node-a", limit=2, lease=0)  # lapsed at once, unless extended
+    ids = [j.id for j in mine]
+    async with db.transaction() as session:
+        assert await queue.extend_many(session, ids, "node-a", LEASE) == 2
+    (theirs,) = await claim(db, queue, "node-b")  # only the third: the extended leases hold
+    assert theirs.id not in ids
+    async with db.transaction() as session:
+        assert await queue.extend_many(session, [*ids, theirs.id], "node-a", LEASE) == 2
+    async with db.transaction() as session:
+        assert await queue.complete_many(session, [*ids, theirs.id], "node-a") == 2
+        assert await queue.complete_many(session, ids, "node-a") == 0  # already gone
+        assert await queue.depth(session) == {"queued": 0, "ready": 0, "running": 1, "expired": 0}
 
 
 async def test_a_retry_waits_for_its_time_and_keeps_the_errors(db: Database, queue: JobQueue) -> None:
