@@ -10,16 +10,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
-import httpx
 import typer
+
+if TYPE_CHECKING:  # imported when a command first talks to a server: `nimbus serve` never does
+    import httpx
 
 DEFAULT_URL = "http://localhost:8080"
 CONFIG_KEYS = ("url", "api_key")
 # A sync invoke may run for the function's whole timeout (300 s at most); log follows hold 25 s.
-_TIMEOUT = httpx.Timeout(330.0, connect=10.0)
+_TIMEOUT_SEC, _CONNECT_TIMEOUT_SEC = 330.0, 10.0
 
 
 class Output(StrEnum):
@@ -113,15 +115,23 @@ class NimbusClient:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
+            import httpx
+
             headers = {"User-Agent": "nimbus-cli", "X-Nimbus-Source": "cli"}
             if self.connection.api_key:
                 headers["Authorization"] = f"Bearer {self.connection.api_key}"
-            self._http = httpx.Client(base_url=self.connection.url, headers=headers, timeout=_TIMEOUT)
+            self._http = httpx.Client(
+                base_url=self.connection.url,
+                headers=headers,
+                timeout=httpx.Timeout(_TIMEOUT_SEC, connect=_CONNECT_TIMEOUT_SEC),
+            )
         return self._http
 
     def request(self, method: str, path: str, *, expect: Sequence[int] = (), **kwargs: Any) -> httpx.Response:
         """Send a request; statuses in `expect` (e.g. 404 for deploy's existence check) come back to the
         caller, any other 4xx/5xx ends the command with `error: <message> (<field>)`."""
+        import httpx
+
         url = self.connection.url
         try:
             response = self.http.request(method, path, **kwargs)

@@ -33,6 +33,8 @@ from app.api import (
 from app.api.cors import LiveCORS
 from app.api.errors import install_error_handlers
 from app.console import mount_console
+from data.db import Database
+from data.migrate import needs_upgrade, upgrade_in_subprocess
 from engine.config import Settings
 from engine.platform import VERSION, Platform
 from engine.services.setting_specs import CORS_ALLOWED_ORIGINS
@@ -90,7 +92,22 @@ def _announce(platform: Platform) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+async def _upgrade_schema(settings: Settings) -> None:
+    """Migrate in a child process when the schema is behind, so the server never loads Alembic (the
+    platform's own check then finds the schema at head)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        behind = await needs_upgrade(db)
+    finally:
+        await db.close()
+    if behind:
+        log.info("migrating the database schema")
+        await upgrade_in_subprocess(settings.database_url)
+
+
 async def _serve(settings: Settings) -> None:
+    await _upgrade_schema(settings)
     platform = Platform(settings)
     await platform.start()
     try:

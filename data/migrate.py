@@ -1,26 +1,31 @@
 """Bring the database schema to the newest Alembic revision, programmatically (no alembic.ini).
 
-The app calls `await migrate(db)` on every start: a database already at head costs one small query.
+The app calls `await migrate(db)` on every start: a database already at head costs one small query, and
+does not import Alembic at all (about 10 MB that a running server would otherwise keep): the head is read
+from the revision files, the current revision from the alembic_version table. `nimbus serve` runs an
+upgrade that is needed in a child process (`upgrade_in_subprocess`), so the server never loads Alembic.
 For developers: `python -m data.migrate revision "add a column"` autogenerates the next revision
 from `data.models` (against a scratch SQLite database at head), then review it by hand.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import subprocess
 import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from data.db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -31,6 +36,8 @@ _PG_MIGRATE_LOCK = 0x6E696D627573
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -40,8 +47,65 @@ def alembic_config(url: str | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def head_revisions() -> tuple[str, ...]:
-    """The head revision(s) shipped with this code (parsed once per process)."""
-    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+    """The head revision(s) shipped with this code: revisions no other revision names as its parent,
+    read from the revision files' `revision` and `down_revision` (tests/data/test_migrations.py checks
+    this against Alembic's own reading)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = _revision_ids(path)
+        if found is not None:
+            revisions.add(found[0])
+            parents.update(found[1])
+    return tuple(sorted(revisions - parents))
+
+
+def _revision_ids(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, its parents) of a revision file; None for a file that is not one (e.g. __init__.py)."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = ast.literal_eval(value)
+    if "revision" not in values:
+        return None
+    down = values.get("down_revision")
+    parents = tuple(down) if isinstance(down, list | tuple) else ((down,) if down else ())
+    return str(values["revision"]), parents
+
+
+def _current(connection: Connection) -> tuple[str, ...]:
+    if not inspect(connection).has_table("alembic_version"):
+        return ()
+    return tuple(sorted(connection.execute(text("SELECT version_num FROM alembic_version")).scalars()))
+
+
+async def needs_upgrade(db: Database) -> bool:
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(_current) != head_revisions()
+
+
+async def upgrade_in_subprocess(url: str) -> None:
+    """Upgrade the database at `url` in a child process (`python -m data.migrate upgrade URL`), so this
+    process never imports Alembic; raises RuntimeError with the child's error output if it fails."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "data.migrate",
+        "upgrade",
+        url,
+        cwd=MIGRATIONS_DIR.parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, err = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"migrating the database failed: {err.decode(errors='replace').strip()[-2000:]}")
 
 
 async def migrate(db: Database) -> None:
@@ -60,14 +124,15 @@ async def migrate(db: Database) -> None:
 
 async def current_revisions(db: Database) -> tuple[str, ...]:
     async with db.engine.connect() as connection:
-        heads = await connection.run_sync(lambda conn: MigrationContext.configure(conn).get_current_heads())
-    return tuple(sorted(heads))
+        return await connection.run_sync(_current)
 
 
 def _upgrade(connection: Connection) -> None:
-    # Checking the version first skips loading env.py and the revision modules on every start.
-    if tuple(sorted(MigrationContext.configure(connection).get_current_heads())) == head_revisions():
+    # Checking the version first skips Alembic, env.py and the revision modules on every start.
+    if _current(connection) == head_revisions():
         return
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -90,6 +155,8 @@ def _autogenerate(message: str) -> None:
 
         asyncio.run(upgrade_scratch())
         revision = f"{len(list((MIGRATIONS_DIR / 'versions').glob('[0-9]*_*.py'))) + 1:04d}"
+        from alembic import command
+
         command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=revision)
 
 
@@ -107,6 +174,8 @@ def main(argv: list[str]) -> int:
     if action == "revision":
         _autogenerate(arg)
     elif action == "sql":
+        from alembic import command
+
         command.upgrade(alembic_config(arg), "head", sql=True)
     else:
 

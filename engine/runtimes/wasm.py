@@ -96,7 +96,8 @@ class WasmRuntime:
         self._loading: dict[str, threading.Lock] = {}
 
     async def start(self) -> None:
-        self._ensure_started()
+        """Nothing yet: the invocation threads start with the first WASM worker, so a node that runs no
+        WASM keeps no threads for it."""
 
     async def stop(self) -> None:
         self._threads.stop()

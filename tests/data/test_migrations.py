@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from data.db import Database
-from data.migrate import current_revisions, head_revisions, migrate
+from data.migrate import current_revisions, head_revisions, migrate, needs_upgrade, upgrade_in_subprocess
 from data.models import SettingRow
 from data.types import utcnow
 
@@ -35,6 +35,27 @@ async def test_first_start_builds_exactly_the_schema_of_the_models(empty_db: Dat
 
     assert await current_revisions(empty_db) == head_revisions()
     assert await schema_diffs(empty_db) == []
+
+
+def test_the_head_read_from_the_revision_files_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from data.migrate import alembic_config
+
+    assert head_revisions() == tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
+async def test_an_upgrade_in_a_child_process_builds_the_schema(empty_db: Database) -> None:
+    assert await needs_upgrade(empty_db)
+    await upgrade_in_subprocess(empty_db.url)
+    assert not await needs_upgrade(empty_db)
+    assert await current_revisions(empty_db) == head_revisions()
+    assert await schema_diffs(empty_db) == []
+
+
+async def test_a_failed_upgrade_in_a_child_process_says_why() -> None:
+    with pytest.raises(RuntimeError, match="migrating the database failed"):
+        await upgrade_in_subprocess("postgresql+asyncpg://nobody@127.0.0.1:1/none")
 
 
 async def test_the_schema_comparison_notices_drift(empty_db: Database) -> None:
