@@ -24,6 +24,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from data.bulk import update_many
 from data.db import Database, sqlite_pragmas
 
 log = logging.getLogger("nimbus.batcher")
@@ -186,6 +187,9 @@ class _SyncSession:
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         return self._session.execute(*args, **kwargs)
 
+    def exec_driver_sql(self, sql: str, params: tuple[Any, ...]) -> Any:
+        return self._session.connection().exec_driver_sql(sql, params)
+
     def get_bind(self) -> Any:
         return self._session.get_bind()
 
@@ -215,6 +219,8 @@ class _WriterThread:
                 max_overflow=0,
             )
             event.listen(self._sync, "connect", sqlite_pragmas)
+            # Many-row INSERTs as multi-row statements, not executemany (see data/bulk.py for why).
+            self._sync.dialect.use_insertmanyvalues_wo_returning = True
         else:
             self.db = Database(url)
 
@@ -466,8 +472,7 @@ def _plan(items: list[_Item]) -> list[Op]:
 
     def close_updates() -> None:
         if updates:
-            statement = _update_statement(_table(updates[0].model), tuple(updates[0].values))
-            plan.append(_executemany(statement, [u.params() for u in updates]))
+            plan.append(_update_many(_table(updates[0].model), list(updates)))
             updates.clear()
 
     for item in items:
@@ -487,6 +492,16 @@ def _plan(items: list[_Item]) -> list[Op]:
     close_inserts()
     close_updates()
     return plan
+
+
+def _update_many(table: Table, updates: list[Update]) -> Op:
+    (pk,) = table.primary_key.columns
+    rows = [{pk.name: u.id, **u.values} for u in updates]
+
+    async def execute(session: AsyncSession) -> None:
+        await update_many(session, table, pk.name, rows)
+
+    return execute
 
 
 def _executemany(statement: Executable, params: list[dict[str, Any]]) -> Op:

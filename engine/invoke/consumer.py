@@ -15,17 +15,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, delete, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.batcher import Batcher
+from data.bulk import update_many, upsert_many
 from data.db import Database
 from data.models import DeadLetter, Invocation, InvocationAttempt, InvocationLog, QueueJob
 from data.types import new_id, utcnow
@@ -249,8 +248,8 @@ class QueueConsumer:
         }
 
         async def write(session: AsyncSession) -> None:
-            await session.execute(_MARK_RUNNING, [running])
-            await session.execute(_attempt_upsert(_dialect(session), ()), [attempt])
+            await session.execute(_MARK_RUNNING, running)
+            await upsert_many(session, _att, [attempt], key=_ATTEMPT_KEY)
 
         self._batcher.submit(write)
 
@@ -451,14 +450,9 @@ class QueueConsumer:
 async def _write_attempt_rows(session: AsyncSession, settled: list[_Settled]) -> None:
     """The attempt, invocation and log rows of finished attempts (executemany per table). The attempt
     row is inserted, or completed when it was put on record as running."""
-    await session.execute(_attempt_upsert(_dialect(session), _ATTEMPT_END), [s.attempt for s in settled])
-    inv_cols = tuple(settled[0].invocation)
-    await session.execute(
-        update(_inv).where(_inv.c.id == bindparam("_id")).values({c: bindparam(f"_i_{c}") for c in inv_cols}),
-        [
-            {"_id": s.claimed.job.invocation_id, **{f"_i_{c}": s.invocation[c] for c in inv_cols}}
-            for s in settled
-        ],
+    await upsert_many(session, _att, [s.attempt for s in settled], key=_ATTEMPT_KEY, overwrite=_ATTEMPT_END)
+    await update_many(
+        session, _inv, "id", [{"id": s.claimed.job.invocation_id, **s.invocation} for s in settled]
     )
     logs = [row for s in settled for row in s.logs]
     if logs:
@@ -485,29 +479,16 @@ async def _record_lost_attempts(session: AsyncSession, jobs: list[ClaimedJob], n
         .where(_att.c.invocation_id.in_([job.invocation_id for job in jobs]), _att.c.status == "running")
         .values(**lost, error_message=message)
     )
-    await session.execute(
-        _attempt_upsert(_dialect(session), ()),
+    await upsert_many(
+        session,
+        _att,
         [
             {"id": new_id(), "invocation_id": job.invocation_id, "attempt": n, "cold": False, **lost}
             | {"error_message": message, "started_at": None, "duration_ms": None}
             for job in jobs
             for n in range(1, job.attempt)
         ],
-    )
-
-
-def _dialect(session: AsyncSession) -> str:
-    return str(session.get_bind().dialect.name)
-
-
-@functools.cache
-def _attempt_upsert(dialect: str, overwrite: tuple[str, ...]) -> Executable:
-    """INSERT an attempt row; on a row for the same attempt, overwrite these columns (none: keep it)."""
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(_att)
-    if not overwrite:
-        return stmt.on_conflict_do_nothing(index_elements=list(_ATTEMPT_KEY))
-    return stmt.on_conflict_do_update(
-        index_elements=list(_ATTEMPT_KEY), set_={c: stmt.excluded[c] for c in overwrite}
+        key=_ATTEMPT_KEY,
     )
 
 
