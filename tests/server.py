@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.db_fixtures import seed_data_dir
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -35,6 +37,8 @@ class Server:
         return self.key_file.read_text().strip()
 
     def start(self) -> None:
+        if "NIMBUS_DATABASE_URL" not in self.env:
+            seed_data_dir(self.data_dir)  # starts at head: no migration (tests/api/test_cli.py starts fresh)
         env = {
             **os.environ,
             "NIMBUS_ADMIN_PASSWORD": self.password,

@@ -448,7 +448,7 @@ class QueueConsumer:
 
 
 async def _write_attempt_rows(session: AsyncSession, settled: list[_Settled]) -> None:
-    """The attempt, invocation and log rows of finished attempts (executemany per table). The attempt
+    """The attempt, invocation and log rows of finished attempts (one statement per table). The attempt
     row is inserted, or completed when it was put on record as running."""
     await upsert_many(session, _att, [s.attempt for s in settled], key=_ATTEMPT_KEY, overwrite=_ATTEMPT_END)
     await update_many(
