@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         ""  # first start: also write the admin's API key to this file (tests, automation)
     )
     storage_secret: str = ""  # console session cookies; default derived from the secret key
+    # argon2id cost of password hashes: argon2-cffi's defaults, RFC 9106's low-memory profile (about
+    # 0.25 s of CPU a hash). Lower it only where passwords need not resist offline guessing (the test
+    # suite's throwaway platforms); a hash made at another cost still verifies, and is redone at this
+    # one on the user's next login.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=64)
+    password_parallelism: int = Field(default=4, ge=1)
 
     # limits
     max_code_bytes: int = 512 * 1024  # all of one function's files together

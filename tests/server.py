@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.api.conftest import LIGHT_PASSWORD_HASHING
 from tests.db_fixtures import seed_data_dir
 
 
@@ -45,6 +46,7 @@ class Server:
             "NIMBUS_PORT": str(self.port),
             "NIMBUS_DATA_DIR": str(self.data_dir),
             "NIMBUS_BOOTSTRAP_KEY_FILE": str(self.key_file),
+            **{f"NIMBUS_{k.upper()}": str(v) for k, v in LIGHT_PASSWORD_HASHING.items()},
             **self.env,
         }
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the process

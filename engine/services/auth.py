@@ -34,6 +34,7 @@ from engine.services.audit import AuditService
 from engine.services.users import (
     MAX_PASSWORD,
     UserService,
+    configure_hashing,
     hash_password,
     needs_rehash,
     user_snapshot,
@@ -63,6 +64,9 @@ class AuthService:
         self._db = db
         self._audit = audit
         self._settings = settings
+        configure_hashing(
+            settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
+        )
         self.keys = ApiKeyService(db, audit)
         self.users = UserService(db, audit, on_change=self.keys.evict_user)
         self._sessions = URLSafeTimedSerializer(derive(secret_key, "session-cookie"), salt="nimbus.session")

@@ -27,11 +27,20 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 hashes any length, but an unbounded input is a cheap way to burn CPU
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+_hasher = PasswordHasher()  # argon2id at the library's recommended cost, until configure_hashing
+
+
+def configure_hashing(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Hash new passwords at this argon2id cost (Settings.password_*). One per process: a node has one
+    configuration."""
+    global _hasher
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) != (time_cost, memory_kib, parallelism):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 async def hash_password(password: str) -> str:
-    # ~50 ms of CPU by design: off the event loop, so a login does not stall every other request.
+    # Costly by design (about 0.25 s of CPU at the default cost): off the event loop, so a login does
+    # not stall every other request.
     return await asyncio.to_thread(_hasher.hash, password)
 
 

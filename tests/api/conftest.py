@@ -17,6 +17,11 @@ from tests.db_fixtures import seed_data_dir
 ADMIN_PASSWORD = "correct horse battery staple"
 
 
+# Every test platform hashes its admin's password and most log in: at argon2's default cost that was
+# four minutes of the suite's CPU. tests/engine/test_auth.py keeps the default cost.
+LIGHT_PASSWORD_HASHING = {"password_time_cost": 1, "password_memory_kib": 1024, "password_parallelism": 1}
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings of a test platform in `data_dir`, whose SQLite database starts migrated (a copy of one
     migrated file: tests/data/test_migrations.py tests the migrations themselves)."""
@@ -29,6 +34,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "poll_interval_sec": 0.2,
         "batch_max_delay_ms": 2.0,
         "keep_alive_sec": 60.0,
+        **LIGHT_PASSWORD_HASHING,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -104,6 +104,28 @@ async def test_first_start_without_a_password_generates_one_that_works(
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
+async def test_a_password_hashed_at_another_cost_logs_in_and_is_rehashed_at_this_one(
+    db: Database, audit: AuditService, settings: Settings
+) -> None:
+    light = settings.model_copy(
+        update={"password_time_cost": 1, "password_memory_kib": 1024, "password_parallelism": 1}
+    )
+    assert await make_auth(db, audit, light).ensure_admin() is not None
+    stored = await _admin_hash(db)
+    assert "m=1024,t=1,p=1" in stored
+
+    await make_auth(db, audit, settings).login("admin", ADMIN_PASSWORD)  # the default cost again
+
+    assert "m=65536,t=3,p=4" in await _admin_hash(db)
+
+
+async def _admin_hash(db: Database) -> str:
+    async with db.session() as session:
+        return (
+            await session.execute(select(User.password_hash).where(User.username == "admin"))
+        ).scalar_one()
+
+
 # --- log-in and lock-out --------------------------------------------------------------------------
 
 
