@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 # SQLite allows 32,766 variables in a statement (3.32+); stay well under it.
@@ -35,8 +35,8 @@ async def upsert_many(
         return
     columns = tuple(rows[0])
     dialect = session.get_bind().dialect
-    if dialect.name != "sqlite":
-        stmt = (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+    if dialect.name != "sqlite":  # PostgreSQL, the other backend
+        stmt = postgresql.insert(table)
         if overwrite:
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(key), set_={c: stmt.excluded[c] for c in overwrite}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -117,6 +118,11 @@ async def test_a_password_hashed_at_another_cost_logs_in_and_is_rehashed_at_this
     await make_auth(db, audit, settings).login("admin", ADMIN_PASSWORD)  # the default cost again
 
     assert "m=65536,t=3,p=4" in await _admin_hash(db)
+
+
+def test_an_argon2_memory_too_small_for_its_lanes_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="password_memory_kib must be at least 8 times"):
+        Settings(data_dir=tmp_path, password_memory_kib=64, password_parallelism=16)  # type: ignore[call-arg]
 
 
 async def _admin_hash(db: Database) -> str:
