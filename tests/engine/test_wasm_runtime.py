@@ -206,6 +206,7 @@ async def test_an_infinite_loop_times_out_within_100ms_of_the_deadline(
 ) -> None:
     runtime.fuel_per_second = 10**15  # the wall clock, not the CPU budget, must end this one
     fn = spec(SPIN, timeout_sec=1)
+    assert (await pool.invoke(spec(HELLO), {}, ctx())).ok  # the runtime's threads start with its first worker
     started = time.monotonic()
     result = await pool.invoke(fn, {}, ctx(timeout=0.5))
     elapsed = time.monotonic() - started
