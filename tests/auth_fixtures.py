@@ -24,6 +24,7 @@ from engine.principal import SYSTEM, Principal
 from engine.secrets import load_or_create_key
 from engine.services.audit import AuditService
 from engine.services.auth import AuthService, Bootstrap
+from tests.api.conftest import LIGHT_PASSWORD_HASHING
 
 __all__ = [
     "ADMIN_PASSWORD",
@@ -43,7 +44,7 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, admin_password=ADMIN_PASSWORD)  # type: ignore[call-arg]
+    return Settings(data_dir=tmp_path, admin_password=ADMIN_PASSWORD, **LIGHT_PASSWORD_HASHING)  # type: ignore[arg-type]
 
 
 @pytest.fixture
