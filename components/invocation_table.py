@@ -14,6 +14,7 @@ from typing import Any
 from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 
+from components.cursor_pager import CursorPager
 from components.feedback import Failed, attempt
 from components.frame import PageContext
 from components.invocation_drawer import STATUS_COLOURS, InvocationDrawer, fmt_ms, fmt_time
@@ -210,8 +211,7 @@ class InvocationTable:
         self._fixed = function_id
         self.filters = InvocationFilters(function=function_id)
         self._function_id = function_id  # the filter's function, resolved to an id
-        self._cursors: list[str | None] = [None]  # the cursor of each page visited; [-1] is shown
-        self._next: str | None = None
+        self._pager = CursorPager(self._load)
         self._rows: dict[str, _Row] = {}
         self.drawer = InvocationDrawer(ctx)
         headers = ["Time (UTC)", "Function", "Status", "Source", "Duration", "Start", "Attempt", "Request"]
@@ -226,14 +226,9 @@ class InvocationTable:
                         _Cell(header, tag="th").classes("text-left")
                 self._body = ui.element("tbody")
             self.empty = ui.label("").classes("text-gray-500 p-4").mark("invocations-empty")
-            with ui.row().classes("items-center gap-2"):
-                self._newer = ui.button("Newer", icon="chevron_left", on_click=self.newer).props("flat dense")
-                self._page_label = ui.label("").classes("text-sm text-gray-500").mark("invocations-page")
-                self._older = ui.button("Older", icon="chevron_right", on_click=self.older).props(
-                    "flat dense"
-                )
-            self._newer.mark("invocations-newer")
-            self._older.mark("invocations-older")
+            self._pager.controls(
+                newer_mark="invocations-newer", page_mark="invocations-page", older_mark="invocations-older"
+            )
         self.table.set_visibility(False)  # until the first page is read
         self.empty.set_visibility(False)
         self._feed = (
@@ -261,27 +256,15 @@ class InvocationTable:
                 return self.show_error(f"No function named {filters.function!r}.")
         if filters.since and filters.until and filters.until <= filters.since:
             return self.show_error("The end of the time range is before its start.")
-        previous = (self.filters, self._function_id, self._cursors)
-        self.filters, self._function_id, self._cursors = filters, function_id, [None]
-        error = await self._load()
+        previous = (self.filters, self._function_id)
+        self.filters, self._function_id = filters, function_id
+        error = await self._pager.restart()  # the pages visited are kept when it fails
         if error:
-            self.filters, self._function_id, self._cursors = previous
+            self.filters, self._function_id = previous
         return error
 
     async def open(self, invocation_id: str) -> None:
         await self.drawer.open(invocation_id)
-
-    async def older(self) -> None:
-        if self._next:
-            self._cursors.append(self._next)
-            if await self._load():
-                self._cursors.pop()
-
-    async def newer(self) -> None:
-        if len(self._cursors) > 1:
-            left = self._cursors.pop()
-            if await self._load():
-                self._cursors.append(left)
 
     def close(self) -> None:
         """Stop live updates (the client's end stops them too)."""
@@ -311,7 +294,7 @@ class InvocationTable:
                 since=f.since,
                 until=f.until,
                 limit=self._page_size,
-                cursor=self._cursors[-1],
+                cursor=self._pager.current,
             ),
             notify=False,
         )
@@ -323,8 +306,8 @@ class InvocationTable:
         with self._body:
             for inv in page.items:
                 self._add(_RowData.of(inv))
-        self._next = page.next_cursor
         self._refresh_state()
+        self._pager.loaded(page.next_cursor)
         return None
 
     def show_error(self, message: str) -> str:
@@ -349,9 +332,6 @@ class InvocationTable:
             self.empty.set_text("No invocations match these filters.")
         else:
             self.empty.set_text("No invocations yet. Invoke a function and it shows up here, live.")
-        self._newer.set_enabled(len(self._cursors) > 1)
-        self._older.set_enabled(self._next is not None)
-        self._page_label.set_text(f"Page {len(self._cursors)}")
 
     # --- live -------------------------------------------------------------------------------------
 
@@ -360,7 +340,7 @@ class InvocationTable:
         assert isinstance(event, InvocationFinished)
         if event.invocation_id in self._rows:
             return True
-        if self._cursors[-1] is not None:  # only the first page gains rows
+        if not self._pager.on_first_page:  # only the first page gains rows
             return False
         f = self.filters
         status = event.status if event.final else "pending"
@@ -383,14 +363,16 @@ class InvocationTable:
             row = self._rows.get(event.invocation_id)
             if row is not None:
                 row.update(data)
-            elif self._cursors[-1] is None:
+            elif self._pager.on_first_page:
                 with self._body:
                     row = self._add(data)
                 row.element.move(target_index=0)
                 self._rows = {data.id: row, **self._rows}  # display order: newest first
+        trimmed = False
         while len(self._rows) > max(MAX_ROWS, self._page_size):
             oldest_id = next(reversed(self._rows))
             self._rows.pop(oldest_id).element.delete()
-            last = next(reversed(self._rows))
-            self._next = encode_cursor(last)  # older pages start below the last row still shown
+            trimmed = True
         self._refresh_state()
+        if trimmed:  # older pages start below the last row still shown
+            self._pager.loaded(encode_cursor(next(reversed(self._rows))))

@@ -153,6 +153,30 @@ async def test_a_new_invocation_appears_live(console: User, platform: Platform) 
     assert shown_rows(console) == [fresh[-12:]]
 
 
+async def test_live_arrivals_push_the_oldest_rows_to_the_older_page(
+    console: User, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invocation_table, "MAX_ROWS", 2)
+    original = invocation_table.InvocationTable.__init__
+
+    def small_pages(self: invocation_table.InvocationTable, ctx: object, **kw: object) -> None:
+        original(self, ctx, page_size=2)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(invocation_table.InvocationTable, "__init__", small_pages)
+    await make(platform, "hello")
+    ids = [await invoke(platform, "hello", {"n": n}) for n in range(2)]
+    await log_in(console, then="/invocations")
+    await console.should_see(ids[1][-12:])
+    assert not console.find(marker="invocations-older").elements.pop().enabled  # one page of two
+    ids.append(await invoke(platform, "hello", {"n": 2}))
+    await console.should_see(ids[2][-12:], retries=50)
+    await console.should_not_see(ids[0][-12:], retries=50)
+    assert shown_rows(console) == [ids[2][-12:], ids[1][-12:]]
+    console.find(marker="invocations-older").click()  # enabled now: the pushed-out row is one page down
+    await console.should_see("Page 2")
+    assert shown_rows(console) == [ids[0][-12:]]
+
+
 async def test_clicking_a_row_opens_its_drawer(console: User, platform: Platform) -> None:
     await make(platform, "hello")
     request_id = await invoke(platform, "hello", {"name": "Row"})
